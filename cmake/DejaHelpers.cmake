@@ -1,24 +1,27 @@
 # Helpers for deja's three kinds of target. Each layer directory calls deja_library() once and
 # deja_tests() once; benchmarks call deja_benchmark().
 
-# deja_library(NAME dir DEPS ...): every *.cc in the directory except *_test.cc becomes a static lib.
+# deja_library(NAME DEPS ...): every *.cc in the directory except *_test.cc and *_test_util.cc
+# becomes a static library.
 function(deja_library name)
   cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
   file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cc)
-  list(FILTER srcs EXCLUDE REGEX "_test\\.cc$")
+  list(FILTER srcs EXCLUDE REGEX "_test(_util)?\\.cc$")
   add_library(${name} STATIC ${srcs})
   target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
   target_link_libraries(${name} PUBLIC ${ARG_DEPS})
 endfunction()
 
-# deja_tests(NAME DEPS ...): every *_test.cc in the directory goes into one GoogleTest binary,
+# deja_tests(NAME DEPS ...): every *_test.cc (and *_test_util.cc) in the directory goes into one
+# GoogleTest binary,
 # registered with CTest test by test.
 function(deja_tests name)
   cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
   if(NOT DEJA_BUILD_TESTS)
     return()
   endif()
-  file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_test.cc)
+  file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_test.cc
+       ${CMAKE_CURRENT_SOURCE_DIR}/*_test_util.cc)
   if(NOT srcs)
     return()
   endif()

@@ -15,6 +15,8 @@ using Runner = std::function<int()>;
 void RegisterCanonCommand(CLI::App& app, Runner* run);  // canon_command.cc
 void RegisterKeyCommand(CLI::App& app, Runner* run);    // key_command.cc
 void RegisterStoreCommand(CLI::App& app, Runner* run);  // store_command.cc
+void RegisterServeCommand(CLI::App& app, Runner* run);  // serve_command.cc
+void RegisterConfigCommand(CLI::App& app, Runner* run);  // config_command.cc
 
 // Reads a whole file, or standard input when `path` is "-". Returns false (with `*error` set) on
 // failure.

@@ -10,6 +10,8 @@ int main(int argc, char** argv) {
   deja::cli::RegisterCanonCommand(app, &run);
   deja::cli::RegisterKeyCommand(app, &run);
   deja::cli::RegisterStoreCommand(app, &run);
+  deja::cli::RegisterServeCommand(app, &run);
+  deja::cli::RegisterConfigCommand(app, &run);
   CLI11_PARSE(app, argc, argv);
   if (!run) {
     std::fputs(app.help().c_str(), stderr);

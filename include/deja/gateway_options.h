@@ -1,0 +1,74 @@
+// Options of the caching gateway (`deja serve`). Every field can be set in deja.toml, by an
+// environment variable or by a flag; see deja.example.toml for the annotated list. Defaults here are
+// the documented defaults.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "deja/status.h"
+#include "deja/store.h"
+
+namespace deja {
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:8080";  // loopback by default: exposing deja is a choice
+  int io_threads = 0;                     // 0: one per core
+  int upstream_threads = 256;             // concurrent misses / proxied requests in flight
+  int64_t max_body_bytes = 32 << 20;      // larger request bodies get 413
+  int64_t max_header_bytes = 64 << 10;    // larger request heads get 431
+  int max_connections = 4096;
+  int idle_timeout_ms = 60'000;
+  int max_json_depth = 128;               // deeper request JSON gets 400
+  int shutdown_drain_ms = 30'000;         // SIGTERM: time for in-flight requests to finish
+  std::string admin_token;                // empty: admin endpoints refuse every call
+  bool access_log = true;                 // one JSON line per request on stderr
+};
+
+struct UpstreamsOptions {
+  std::string openai = "https://api.openai.com";
+  std::string anthropic = "https://api.anthropic.com";
+  int connect_timeout_ms = 10'000;
+  int read_timeout_ms = 600'000;  // longest silence between two bytes of an answer
+  bool verify_tls = true;
+  std::string ca_file;  // extra CA bundle (PEM); empty: the system store
+};
+
+struct CachePolicyOptions {
+  bool enabled = true;
+  // Routes cached (paths); the others are proxied uncached.
+  std::vector<std::string> routes = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings",
+                                     "/v1/responses", "/v1/messages"};
+  std::vector<std::string> models;       // empty: every model; else only these
+  int64_t default_ttl_s = 0;             // 0: entries never expire
+  bool cache_nonzero_temperature = true;  // false: temperature > 0 or unset is bypassed
+  // "api-key": entries scoped by the caller's API key. "shared": one scope for every caller (only for
+  // deployments whose callers may see each other's answers).
+  std::string tenant_isolation = "api-key";
+  int single_flight_wait_ms = 120'000;   // followers of an identical in-flight miss wait this long
+  // Normalization rules (docs/keys.md).
+  std::vector<std::string> ignore_pointers;
+  std::vector<std::string> strip_patterns;
+  bool alias_tool_call_ids = true;
+};
+
+// Price per million tokens, for the "dollars saved" metric.
+struct ModelPrice {
+  double input_per_mtok = 0;
+  double output_per_mtok = 0;
+};
+
+struct GatewayOptions {
+  ServerOptions server;
+  UpstreamsOptions upstreams;
+  CachePolicyOptions cache;
+  StoreOptions store;
+  std::map<std::string, ModelPrice> prices;  // by model name; a "*" entry applies to the rest
+
+  // InvalidArgument naming the first bad field.
+  Status Validate() const;
+};
+
+}  // namespace deja

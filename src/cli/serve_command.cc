@@ -1,0 +1,150 @@
+// `deja serve`: runs the caching gateway until SIGTERM or SIGINT.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/config.h"
+#include "core/key.h"
+#include "server/gateway.h"
+#include "server/http_server.h"
+#include "server/upstream_client.h"
+
+namespace deja::cli {
+namespace {
+
+struct ServeFlags {
+  std::string config;
+  std::string listen, upstream, anthropic_upstream, data_dir, admin_token;
+  std::vector<std::string> settings;
+};
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "deja serve: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace
+
+// Builds the effective options: defaults < config file < environment < flags.
+StatusOr<GatewayOptions> ResolveOptions(const std::string& config_flag,
+                                        const std::vector<std::string>& settings) {
+  GatewayOptions options;
+  std::string config = config_flag;
+  if (config.empty()) {
+    if (const char* env = std::getenv("DEJA_CONFIG"); env != nullptr) config = env;
+  }
+  struct stat st;
+  if (config.empty() && ::stat("deja.toml", &st) == 0) config = "deja.toml";
+  if (!config.empty()) DEJA_RETURN_IF_ERROR(ApplyConfigFile(config, &options));
+  DEJA_RETURN_IF_ERROR(ApplyEnvironment(&options));
+  for (const std::string& s : settings) {
+    size_t eq = s.find('=');
+    if (eq == std::string::npos) return InvalidArgumentError("--set \"" + s + "\" is not KEY=VALUE");
+    DEJA_RETURN_IF_ERROR(ApplySetting(s.substr(0, eq), s.substr(eq + 1), &options));
+  }
+  return options;
+}
+
+namespace {
+
+int RunServe(const ServeFlags& flags) {
+  std::vector<std::string> settings;
+  if (!flags.listen.empty()) settings.push_back("server.listen=" + flags.listen);
+  if (!flags.upstream.empty()) settings.push_back("upstream.openai=" + flags.upstream);
+  if (!flags.anthropic_upstream.empty()) {
+    settings.push_back("upstream.anthropic=" + flags.anthropic_upstream);
+  }
+  if (!flags.data_dir.empty()) settings.push_back("store.data_dir=" + flags.data_dir);
+  if (!flags.admin_token.empty()) settings.push_back("server.admin_token=" + flags.admin_token);
+  settings.insert(settings.end(), flags.settings.begin(), flags.settings.end());
+  StatusOr<GatewayOptions> options = ResolveOptions(flags.config, settings);
+  if (!options.ok()) return Fail(options.status().message());
+  if (Status st = options->Validate(); !st.ok()) return Fail(st.message());
+
+  // Signals are taken synchronously by this thread; block them before any other thread starts so
+  // that every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  StatusOr<DeploymentSecret> secret = LoadOrCreateDeploymentSecret(options->store.data_dir);
+  if (!secret.ok()) return Fail(secret.status().message());
+  StatusOr<std::unique_ptr<Store>> store = OpenLmdbStore(options->store);
+  if (!store.ok()) return Fail("cannot open the store: " + store.status().message());
+
+  server::UpstreamOptions upstream_options;
+  upstream_options.connect_timeout_ms = options->upstreams.connect_timeout_ms;
+  upstream_options.read_timeout_ms = options->upstreams.read_timeout_ms;
+  upstream_options.verify_tls = options->upstreams.verify_tls;
+  upstream_options.ca_file = options->upstreams.ca_file;
+  StatusOr<std::unique_ptr<server::UpstreamClient>> upstream =
+      server::UpstreamClient::Create(upstream_options);
+  if (!upstream.ok()) return Fail(upstream.status().message());
+
+  server::GatewayDeps deps;
+  deps.store = store->get();
+  deps.upstream = upstream->get();
+  deps.secret = *secret;
+  StatusOr<std::unique_ptr<server::Gateway>> gateway = server::Gateway::Create(*options, deps);
+  if (!gateway.ok()) return Fail(gateway.status().message());
+
+  server::HttpServerOptions http;
+  http.listen = options->server.listen;
+  http.io_threads = options->server.io_threads;
+  http.max_body_bytes = static_cast<size_t>(options->server.max_body_bytes);
+  http.max_header_bytes = static_cast<size_t>(options->server.max_header_bytes);
+  http.max_connections = options->server.max_connections;
+  http.idle_timeout_ms = options->server.idle_timeout_ms;
+  StatusOr<std::unique_ptr<server::HttpServer>> server =
+      server::HttpServer::Start(http, gateway->get());
+  if (!server.ok()) return Fail(server.status().message());
+
+  const std::string host = http.listen.substr(0, http.listen.rfind(':'));
+  std::printf("deja listening on %s:%d\n", host.c_str(), (*server)->port());
+  std::fflush(stdout);
+  std::fprintf(stderr, "deja: upstreams openai=%s anthropic=%s; data in %s\n",
+               options->upstreams.openai.c_str(), options->upstreams.anthropic.c_str(),
+               options->store.data_dir.c_str());
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  std::fprintf(stderr, "deja: %s received, draining\n", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  (*server)->Stop(options->server.shutdown_drain_ms);
+  (*gateway)->Drain();
+  if (Status st = (*store)->FlushHits(); !st.ok()) {
+    std::fprintf(stderr, "deja: flushing hit counts failed: %s\n", st.ToString().c_str());
+  }
+  gateway->reset();
+  store->reset();
+  std::fprintf(stderr, "deja: stopped\n");
+  return 0;
+}
+
+}  // namespace
+
+void RegisterServeCommand(CLI::App& app, Runner* run) {
+  auto f = std::make_shared<ServeFlags>();
+  CLI::App* cmd = app.add_subcommand("serve", "Run the caching gateway");
+  cmd->add_option("--config", f->config,
+                  "TOML config file (default: $DEJA_CONFIG, else ./deja.toml when present)");
+  cmd->add_option("--listen", f->listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
+  cmd->add_option("--upstream", f->upstream,
+                  "OpenAI-compatible upstream base URL (default https://api.openai.com)");
+  cmd->add_option("--anthropic-upstream", f->anthropic_upstream,
+                  "Anthropic upstream base URL (default https://api.anthropic.com)");
+  cmd->add_option("--data-dir", f->data_dir, "Data directory (default ./deja-data)");
+  cmd->add_option("--admin-token", f->admin_token, "Token for the admin endpoints");
+  cmd->add_option("--set", f->settings, "Any option as SECTION.KEY=VALUE (repeatable)");
+  cmd->callback([run, f] { *run = [f] { return RunServe(*f); }; });
+}
+
+}  // namespace deja::cli

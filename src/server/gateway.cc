@@ -1,0 +1,195 @@
+#include "server/gateway.h"
+
+#include <algorithm>
+
+#include "core/json.h"
+#include "server/gateway_call.h"
+#include "server/provider_errors.h"
+
+namespace deja::server {
+
+bool IsEventStream(std::string_view content_type) {
+  return content_type.substr(0, 17) == "text/event-stream";
+}
+
+StatusOr<std::unique_ptr<Gateway>> Gateway::Create(const GatewayOptions& options,
+                                                   GatewayDeps deps) {
+  DEJA_RETURN_IF_ERROR(options.Validate());
+  if (deps.store == nullptr || deps.upstream == nullptr) {
+    return InvalidArgumentError("gateway needs a store and an upstream client");
+  }
+  NormalizeOptions n;
+  n.ignore_pointers = options.cache.ignore_pointers;
+  n.strip_patterns = options.cache.strip_patterns;
+  n.alias_tool_call_ids = options.cache.alias_tool_call_ids;
+  DEJA_ASSIGN_OR_RETURN(std::unique_ptr<Normalizer> normalizer, Normalizer::Create(n));
+  return std::unique_ptr<Gateway>(new Gateway(options, deps, std::move(normalizer)));
+}
+
+Gateway::Gateway(const GatewayOptions& options, GatewayDeps deps,
+                 std::unique_ptr<Normalizer> normalizer)
+    : options_(options),
+      deps_(deps),
+      clock_(deps.clock != nullptr ? deps.clock : SystemClock()),
+      normalizer_(std::move(normalizer)),
+      metrics_(options.prices),
+      access_log_(deps.access_log_fd, options.server.access_log),
+      workers_(std::make_unique<WorkerPool>(options.server.upstream_threads)) {
+  shared_scope_ = ScopeForCredential(deps_.secret, "deja shared scope");
+  for (const std::string& path : options_.cache.routes) {
+    route_enabled_[static_cast<size_t>(RouteFromPath(path))] = true;
+  }
+  route_enabled_[static_cast<size_t>(Route::kOther)] = false;
+}
+
+Gateway::~Gateway() { Drain(); }
+
+void Gateway::Drain() { workers_.reset(); }
+
+void Gateway::Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer) {
+  const int64_t start_us = SteadyMicros();
+  if (request.path == "/healthz" || request.path == "/metrics" ||
+      request.path.compare(0, 6, "/deja/") == 0) {
+    HandleAdmin(request, *writer, start_us);
+    return;
+  }
+  auto call = std::make_shared<Call>();
+  call->start_us = start_us;
+  call->route = RouteFromPath(request.path);
+  call->provider = RouteProvider(call->route);
+  call->http = std::move(request);
+  call->writer = std::move(writer);
+  if (call->route == Route::kOther) {
+    // Uncached paths go to the provider the headers point at (Anthropic callers send x-api-key or
+    // anthropic-version; OpenAI callers neither).
+    if (!call->http.Header("anthropic-version").empty() || !call->http.Header("x-api-key").empty()) {
+      call->provider = Provider::kAnthropic;
+    }
+    call->outcome = Outcome::kProxied;
+    workers_->Submit([this, call] { Proxy(call); });
+    return;
+  }
+  HandleCached(std::move(call));
+}
+
+void Gateway::HandleCached(std::shared_ptr<Call> call) {
+  Call& c = *call;
+  if (c.http.method != "POST") {
+    Reject(c, 405, "Method " + c.http.method + " is not allowed on " + c.http.path + "; use POST",
+           "method_not_allowed");
+    return;
+  }
+  StatusOr<RequestControls> controls = ParseRequestControls(c.http.headers);
+  if (!controls.ok()) {
+    Reject(c, 400, controls.status().message(), "invalid_cache_control");
+    return;
+  }
+  c.controls = std::move(*controls);
+  json::ParseOptions parse_options;
+  parse_options.max_depth = static_cast<size_t>(options_.server.max_json_depth);
+  parse_options.max_size = static_cast<size_t>(options_.server.max_body_bytes);
+  StatusOr<json::Value> body = json::Parse(c.http.body, parse_options);
+  if (!body.ok()) {
+    Reject(c, 400, "We could not parse the JSON body of your request: " + body.status().message(),
+           "invalid_json");
+    return;
+  }
+  if (!body->is_object()) {
+    Reject(c, 400, "The request body must be a JSON object", "invalid_json");
+    return;
+  }
+
+  // Policy: is this request cacheable at all?
+  bool bypass = c.controls.off || !options_.cache.enabled ||
+                !route_enabled_[static_cast<size_t>(c.route)];
+  const std::string_view model = body->GetString("model");
+  if (!bypass && !options_.cache.models.empty()) {
+    bypass = std::find(options_.cache.models.begin(), options_.cache.models.end(), model) ==
+             options_.cache.models.end();
+  }
+  if (!bypass && !options_.cache.cache_nonzero_temperature && c.route != Route::kEmbeddings) {
+    const json::Value* t = body->Find("temperature");
+    bypass = t == nullptr || !t->is_number() || t->as_number() > 0;  // unset means 1
+  }
+  const bool wants_stream = [&] {
+    const json::Value* s = body->Find("stream");
+    return s != nullptr && s->is_bool() && s->as_bool();
+  }();
+  if (bypass) {
+    c.normalized.stream = wants_stream;
+    c.cache_header = "bypass";
+    c.outcome = Outcome::kBypass;
+    workers_->Submit([this, call] { RunMiss(call); });
+    return;
+  }
+
+  StatusOr<NormalizedRequest> normalized =
+      normalizer_->Normalize(c.route, std::move(*body), c.http.headers);
+  if (!normalized.ok()) {
+    // Fail open: the provider decides what it thinks of this request.
+    metrics_.CountError(ErrorKind::kKey);
+    c.normalized.stream = wants_stream;
+    c.cache_header = "error";
+    c.outcome = Outcome::kError;
+    workers_->Submit([this, call] { RunMiss(call); });
+    return;
+  }
+  c.normalized = std::move(*normalized);
+  const TenantScope scope =
+      options_.cache.tenant_isolation == "shared"
+          ? shared_scope_
+          : ScopeForCredential(deps_.secret, CredentialFromHeaders(c.http.Header("authorization"),
+                                                                   c.http.Header("x-api-key")));
+  c.key = ComputeKey(scope, c.controls.name_space, c.route, c.normalized);
+  c.keyed = true;
+
+  if (c.controls.no_cache) {
+    c.cache_header = "refresh";
+    c.outcome = Outcome::kRefresh;
+  } else {
+    StatusOr<Entry> entry = deps_.store->Get(c.key);
+    if (entry.ok()) {
+      const int64_t age_ms = clock_->NowMillis() - entry->meta.created_at_ms;
+      const bool fresh_enough =
+          c.controls.max_age_s < 0 || age_ms <= c.controls.max_age_s * 1000;
+      if (fresh_enough && ServeStored(c, entry->response, &entry->meta, "hit")) return;
+    } else if (entry.status().code() != StatusCode::kNotFound) {
+      metrics_.CountError(ErrorKind::kStore);
+      c.cache_header = "error";
+      c.outcome = Outcome::kError;
+      c.keyed = false;  // the store is failing: do not try to write to it either
+    }
+  }
+  workers_->Submit([this, call] { RunMiss(call); });
+}
+
+void Gateway::Reject(Call& c, int status, std::string_view message, std::string_view code) {
+  Headers headers = {{"Content-Type", "application/json"}};
+  c.writer->Send(status, std::move(headers), ErrorBody(c.provider, status, message, code));
+  Finish(c, status, Outcome::kRejected);
+}
+
+void Gateway::Finish(Call& c, int status, Outcome outcome) {
+  const int64_t latency = SteadyMicros() - c.start_us;
+  metrics_.CountRequest(c.route, outcome);
+  if (outcome == Outcome::kHit) {
+    metrics_.ObserveHit(latency);
+  } else if (outcome == Outcome::kMiss || outcome == Outcome::kRefresh) {
+    metrics_.ObserveMiss(latency);
+  }
+  AccessRecord r;
+  r.method = c.http.method;
+  r.path = c.http.path;
+  r.route = RoutePath(c.route);
+  r.status = status;
+  r.cache = outcome == Outcome::kRejected  ? std::string_view("rejected")
+            : outcome == Outcome::kProxied ? std::string_view("proxied")
+            : outcome == Outcome::kHit     ? std::string_view("hit")
+                                           : c.cache_header;
+  if (c.keyed) r.key_prefix = c.key.Hex().substr(0, 16);
+  r.latency_us = latency;
+  r.upstream_us = c.upstream_us;
+  access_log_.Emit(r);
+}
+
+}  // namespace deja::server

@@ -1,0 +1,84 @@
+// Gateway: deja's request handling behind the HTTP layer. Implements HttpHandler.
+//
+// For a cached route it parses and normalizes the request, computes the key, and answers a hit from
+// the store on the I/O thread (microseconds, no thread hop). A miss goes to the worker pool: one
+// upstream call per key (single flight), the answer streams back as it arrives and is stored once
+// complete. Anything else is proxied unchanged. Every failure of the cache machinery fails open: the
+// request is forwarded and the failure counted.
+//
+// Thread safety: Handle may be called concurrently from any number of I/O threads.
+// Ownership: the Gateway borrows the store and the upstream client; both must outlive it.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "core/key.h"
+#include "core/normalize.h"
+#include "deja/clock.h"
+#include "deja/gateway_options.h"
+#include "deja/store.h"
+#include "server/access_log.h"
+#include "server/http_types.h"
+#include "server/metrics.h"
+#include "server/request_controls.h"
+#include "server/single_flight.h"
+#include "server/upstream_client.h"
+#include "server/worker_pool.h"
+
+namespace deja::server {
+
+struct GatewayDeps {
+  Store* store = nullptr;              // required
+  UpstreamClient* upstream = nullptr;  // required
+  const Clock* clock = nullptr;        // nullptr: SystemClock()
+  DeploymentSecret secret{};
+  int access_log_fd = 2;
+};
+
+class Gateway : public HttpHandler {
+ public:
+  static StatusOr<std::unique_ptr<Gateway>> Create(const GatewayOptions& options, GatewayDeps deps);
+  ~Gateway() override;
+
+  void Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer) override;
+
+  Metrics& metrics() { return metrics_; }
+  // Waits for queued upstream work to finish (used on shutdown after the server drained).
+  void Drain();
+
+  // Per-request state shared by the hit, miss and proxy paths (gateway_*.cc).
+  struct Call;
+
+ private:
+  Gateway(const GatewayOptions& options, GatewayDeps deps, std::unique_ptr<Normalizer> normalizer);
+
+  void HandleCached(std::shared_ptr<Call> call);
+  void HandleAdmin(const HttpRequest& request, ResponseWriter& writer, int64_t start_us);
+  // gateway_serve.cc: answers from a stored response in the form the request asked for. Returns false
+  // (after counting) when the stored answer cannot be converted; the caller then treats it as a miss.
+  bool ServeStored(Call& call, const CachedResponse& response, const EntryMeta* meta,
+                   std::string_view outcome_header);
+  // gateway_miss.cc
+  void RunMiss(std::shared_ptr<Call> call);
+  bool Follow(Call& call, Flight& flight);
+  void Forward(Call& call, Flight* flight);
+  void Proxy(std::shared_ptr<Call> call);
+  void StoreAnswer(Call& call, const CachedResponse& response);
+  void Finish(Call& call, int status, Outcome outcome);
+  void Reject(Call& call, int status, std::string_view message, std::string_view code = {});
+
+  const GatewayOptions options_;
+  GatewayDeps deps_;
+  const Clock* clock_;
+  std::unique_ptr<Normalizer> normalizer_;
+  Metrics metrics_;
+  AccessLog access_log_;
+  SingleFlight flights_;
+  std::unique_ptr<WorkerPool> workers_;
+  TenantScope shared_scope_;
+  bool route_enabled_[6] = {};
+};
+
+}  // namespace deja::server

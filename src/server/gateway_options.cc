@@ -1,0 +1,68 @@
+#include <string>
+
+#include "core/route.h"
+#include "deja/gateway_options.h"
+
+namespace deja {
+namespace {
+
+Status CheckUrl(const std::string& field, const std::string& url) {
+  if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+    return InvalidArgumentError(field + " must start with http:// or https:// (got \"" + url + "\")");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status GatewayOptions::Validate() const {
+  if (server.listen.find(':') == std::string::npos) {
+    return InvalidArgumentError("server.listen must be HOST:PORT (got \"" + server.listen + "\")");
+  }
+  if (server.io_threads < 0) return InvalidArgumentError("server.io_threads must be >= 0");
+  if (server.upstream_threads < 1) return InvalidArgumentError("server.upstream_threads must be >= 1");
+  if (server.max_body_bytes < 1024) {
+    return InvalidArgumentError("server.max_body_bytes must be at least 1024");
+  }
+  if (server.max_header_bytes < 1024) {
+    return InvalidArgumentError("server.max_header_bytes must be at least 1024");
+  }
+  if (server.max_connections < 1) return InvalidArgumentError("server.max_connections must be >= 1");
+  if (server.max_json_depth < 1 || server.max_json_depth > 10000) {
+    return InvalidArgumentError("server.max_json_depth must be between 1 and 10000");
+  }
+  if (server.idle_timeout_ms < 1) return InvalidArgumentError("server.idle_timeout_ms must be > 0");
+  DEJA_RETURN_IF_ERROR(CheckUrl("upstream.openai", upstreams.openai));
+  DEJA_RETURN_IF_ERROR(CheckUrl("upstream.anthropic", upstreams.anthropic));
+  if (upstreams.connect_timeout_ms < 1 || upstreams.read_timeout_ms < 1) {
+    return InvalidArgumentError("upstream timeouts must be > 0");
+  }
+  for (const std::string& r : cache.routes) {
+    if (RouteFromPath(r) == Route::kOther) {
+      return InvalidArgumentError("cache.routes: \"" + r + "\" is not a cacheable route");
+    }
+  }
+  if (cache.default_ttl_s < 0) return InvalidArgumentError("cache.default_ttl_s must be >= 0");
+  if (cache.tenant_isolation != "api-key" && cache.tenant_isolation != "shared") {
+    return InvalidArgumentError("cache.tenant_isolation must be \"api-key\" or \"shared\"");
+  }
+  if (cache.single_flight_wait_ms < 0) {
+    return InvalidArgumentError("cache.single_flight_wait_ms must be >= 0");
+  }
+  if (store.data_dir.empty()) return InvalidArgumentError("store.data_dir must not be empty");
+  if (store.map_size_bytes < (int64_t{1} << 20)) {
+    return InvalidArgumentError("store.map_size_mb must be at least 1");
+  }
+  if (store.max_bytes < 0) return InvalidArgumentError("store.max_bytes must be >= 0");
+  if (store.eviction != "lru" && store.eviction != "lfu") {
+    return InvalidArgumentError("store.eviction must be \"lru\" or \"lfu\"");
+  }
+  for (const auto& [model, price] : prices) {
+    if (price.input_per_mtok < 0 || price.output_per_mtok < 0) {
+      return InvalidArgumentError("prices." + model + ": prices must be >= 0");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace deja

@@ -1,0 +1,64 @@
+// Serving a stored answer in the form the request asked for (stream or not).
+#include <string>
+
+#include "server/gateway.h"
+#include "server/gateway_call.h"
+#include "server/sse.h"
+#include "server/stream_convert.h"
+
+namespace deja::server {
+namespace {
+
+constexpr std::string_view kEventStream = "text/event-stream; charset=utf-8";
+constexpr std::string_view kJson = "application/json";
+
+}  // namespace
+
+bool Gateway::ServeStored(Call& c, const CachedResponse& response, const EntryMeta* meta,
+                          std::string_view outcome_header) {
+  std::string body;
+  std::string_view content_type;
+  // Embeddings never stream, whatever the request says.
+  const bool want_stream = c.normalized.stream && c.route != Route::kEmbeddings;
+  if (want_stream) {
+    StatusOr<std::vector<StreamEvent>> events =
+        response.streamed
+            ? AdaptStreamUsage(c.route, response.events, c.normalized.include_usage)
+            : ExplodeBody(c.route, response.body, c.normalized.include_usage);
+    if (!events.ok()) {
+      metrics_.CountError(ErrorKind::kConversion);
+      return false;
+    }
+    size_t size = 0;
+    for (const StreamEvent& e : *events) size += e.event.size() + e.data.size() + 16;
+    body.reserve(size);
+    for (const StreamEvent& e : *events) AppendSse(e, &body);
+    content_type = kEventStream;
+  } else if (response.streamed) {
+    StatusOr<std::string> assembled = AssembleStream(c.route, response.events);
+    if (!assembled.ok()) {
+      metrics_.CountError(ErrorKind::kConversion);
+      return false;
+    }
+    body = std::move(*assembled);
+    content_type = kJson;
+  } else {
+    body = response.body;
+    content_type = response.content_type.empty() ? kJson : std::string_view(response.content_type);
+  }
+  Headers headers;
+  headers.reserve(4);
+  headers.emplace_back("Content-Type", std::string(content_type));
+  headers.emplace_back("X-Deja-Cache", std::string(outcome_header));
+  headers.emplace_back("X-Deja-Key", c.key.Hex());
+  if (meta != nullptr) {
+    int64_t age_s = (clock_->NowMillis() - meta->created_at_ms) / 1000;
+    headers.emplace_back("Age", std::to_string(age_s < 0 ? 0 : age_s));
+    metrics_.CountSaved(meta->model, meta->input_tokens, meta->output_tokens);
+  }
+  c.writer->Send(response.status, std::move(headers), std::move(body));
+  Finish(c, response.status, Outcome::kHit);
+  return true;
+}
+
+}  // namespace deja::server
