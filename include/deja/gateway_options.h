@@ -1,6 +1,6 @@
 // Options of the caching gateway (`deja serve`). Every field can be set in deja.toml, by an
-// environment variable or by a flag; see deja.example.toml for the annotated list. Defaults here are
-// the documented defaults.
+// environment variable or by a flag; see deja.example.toml for the annotated list. Defaults here
+// are the documented defaults.
 #pragma once
 
 #include <cstdint>
@@ -21,10 +21,10 @@ struct ServerOptions {
   int64_t max_header_bytes = 64 << 10;    // larger request heads get 431
   int max_connections = 4096;
   int idle_timeout_ms = 60'000;
-  int max_json_depth = 128;               // deeper request JSON gets 400
-  int shutdown_drain_ms = 30'000;         // SIGTERM: time for in-flight requests to finish
-  std::string admin_token;                // empty: admin endpoints refuse every call
-  bool access_log = true;                 // one JSON line per request on stderr
+  int max_json_depth = 128;        // deeper request JSON gets 400
+  int shutdown_drain_ms = 30'000;  // SIGTERM: time for in-flight requests to finish
+  std::string admin_token;         // empty: admin endpoints refuse every call
+  bool access_log = true;          // one JSON line per request on stderr
 };
 
 struct UpstreamsOptions {
@@ -41,13 +41,13 @@ struct CachePolicyOptions {
   // Routes cached (paths); the others are proxied uncached.
   std::vector<std::string> routes = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings",
                                      "/v1/responses", "/v1/messages"};
-  std::vector<std::string> models;       // empty: every model; else only these
-  int64_t default_ttl_s = 0;             // 0: entries never expire
+  std::vector<std::string> models;        // empty: every model; else only these
+  int64_t default_ttl_s = 0;              // 0: entries never expire
   bool cache_nonzero_temperature = true;  // false: temperature > 0 or unset is bypassed
-  // "api-key": entries scoped by the caller's API key. "shared": one scope for every caller (only for
-  // deployments whose callers may see each other's answers).
+  // "api-key": entries scoped by the caller's API key. "shared": one scope for every caller (only
+  // for deployments whose callers may see each other's answers).
   std::string tenant_isolation = "api-key";
-  int single_flight_wait_ms = 120'000;   // followers of an identical in-flight miss wait this long
+  int single_flight_wait_ms = 120'000;  // followers of an identical in-flight miss wait this long
   // Normalization rules (docs/keys.md).
   std::vector<std::string> ignore_pointers;
   std::vector<std::string> strip_patterns;

@@ -1,8 +1,8 @@
 // Status and StatusOr<T>: deja's single error model.
 //
-// Every fallible operation in libdeja returns a Status (or a StatusOr<T> carrying a value on success).
-// No exceptions cross module boundaries. A Status carries a code a caller can branch on and a message a
-// user can act on.
+// Every fallible operation in libdeja returns a Status (or a StatusOr<T> carrying a value on
+// success). No exceptions cross module boundaries. A Status carries a code a caller can branch on
+// and a message a user can act on.
 //
 //   deja::StatusOr<Value> v = json::Parse(text);
 //   if (!v.ok()) return v.status();
@@ -21,15 +21,15 @@ namespace deja {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,    // Bad input: malformed JSON, bad option.
-  kNotFound,           // No such entry (a cache miss is NotFound).
+  kInvalidArgument,  // Bad input: malformed JSON, bad option.
+  kNotFound,         // No such entry (a cache miss is NotFound).
   kAlreadyExists,
   kResourceExhausted,  // A size or depth limit was exceeded; store full.
   kFailedPrecondition,
   kOutOfRange,
-  kUnavailable,        // A dependency (store, upstream) cannot be reached.
+  kUnavailable,  // A dependency (store, upstream) cannot be reached.
   kDeadlineExceeded,
-  kDataLoss,           // Stored data is corrupt.
+  kDataLoss,  // Stored data is corrupt.
   kPermissionDenied,
   kCancelled,
   kUnimplemented,
@@ -85,17 +85,15 @@ inline Status OutOfRangeError(std::string m) {
 inline Status PermissionDeniedError(std::string m) {
   return Status(StatusCode::kPermissionDenied, std::move(m));
 }
-inline Status CancelledError(std::string m) {
-  return Status(StatusCode::kCancelled, std::move(m));
-}
+inline Status CancelledError(std::string m) { return Status(StatusCode::kCancelled, std::move(m)); }
 
 // Holds either a T or a non-OK Status. Constructing from an OK Status is a programming error.
 template <typename T>
 class [[nodiscard]] StatusOr {
  public:
-  StatusOr(const T& value) : rep_(value) {}                   // NOLINT: implicit by design.
-  StatusOr(T&& value) : rep_(std::move(value)) {}             // NOLINT
-  StatusOr(Status status) : rep_(std::move(status)) {         // NOLINT
+  StatusOr(const T& value) : rep_(value) {}            // NOLINT: implicit by design.
+  StatusOr(T&& value) : rep_(std::move(value)) {}      // NOLINT
+  StatusOr(Status status) : rep_(std::move(status)) {  // NOLINT
     assert(!std::get<Status>(rep_).ok() && "StatusOr built from an OK status");
   }
 
@@ -122,15 +120,15 @@ class [[nodiscard]] StatusOr {
 #define DEJA_STATUS_CONCAT_(a, b) DEJA_STATUS_CONCAT_INNER_(a, b)
 
 // Returns from the current function if `expr` (a Status) is not OK.
-#define DEJA_RETURN_IF_ERROR(expr)             \
-  do {                                         \
-    ::deja::Status deja_status_ = (expr);      \
+#define DEJA_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::deja::Status deja_status_ = (expr);        \
     if (!deja_status_.ok()) return deja_status_; \
   } while (0)
 
 // `lhs = *expr` if `expr` (a StatusOr) is OK, else returns its status.
-#define DEJA_ASSIGN_OR_RETURN(lhs, expr)                                          \
-  auto DEJA_STATUS_CONCAT_(deja_statusor_, __LINE__) = (expr);                    \
-  if (!DEJA_STATUS_CONCAT_(deja_statusor_, __LINE__).ok())                        \
-    return DEJA_STATUS_CONCAT_(deja_statusor_, __LINE__).status();                \
+#define DEJA_ASSIGN_OR_RETURN(lhs, expr)                           \
+  auto DEJA_STATUS_CONCAT_(deja_statusor_, __LINE__) = (expr);     \
+  if (!DEJA_STATUS_CONCAT_(deja_statusor_, __LINE__).ok())         \
+    return DEJA_STATUS_CONCAT_(deja_statusor_, __LINE__).status(); \
   lhs = std::move(*DEJA_STATUS_CONCAT_(deja_statusor_, __LINE__))

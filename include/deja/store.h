@@ -99,10 +99,10 @@ std::unique_ptr<EvictionPolicy> MakeLfuPolicy();
 StatusOr<std::unique_ptr<EvictionPolicy>> MakeEvictionPolicy(std::string_view name);
 
 struct StoreOptions {
-  std::string data_dir = "./deja-data";  // created if missing
+  std::string data_dir = "./deja-data";       // created if missing
   int64_t map_size_bytes = int64_t{4} << 30;  // LMDB map (virtual address space), default 4 GiB
-  int64_t max_bytes = 0;                 // size cap for entries, 0 = no cap
-  std::string eviction = "lru";          // see MakeEvictionPolicy
+  int64_t max_bytes = 0;                      // size cap for entries, 0 = no cap
+  std::string eviction = "lru";               // see MakeEvictionPolicy
   // Hits are counted in memory and written in batches, so a read never needs a write transaction.
   // Pending counts are flushed when this many accumulate, by FlushHits(), and on close.
   int hit_flush_batch = 1024;
@@ -110,12 +110,12 @@ struct StoreOptions {
 };
 
 struct ScanOptions {
-  std::string name_space;       // only this namespace when `filter_namespace`
+  std::string name_space;  // only this namespace when `filter_namespace`
   bool filter_namespace = false;
-  std::string model;            // only this model when non-empty
+  std::string model;              // only this model when non-empty
   int64_t created_before_ms = 0;  // only entries created before this when > 0
   bool include_expired = false;
-  bool with_response = true;    // false: entries carry meta and key only (faster)
+  bool with_response = true;  // false: entries carry meta and key only (faster)
 };
 
 class Store {
@@ -126,7 +126,8 @@ class Store {
   virtual StatusOr<Entry> Get(const CacheKey& key) = 0;
   // Like Get but does not count a hit (inspection).
   virtual StatusOr<Entry> Peek(const CacheKey& key) = 0;
-  // Inserts or replaces. Durable when it returns OK (survives kill -9). May evict to stay under cap.
+  // Inserts or replaces. Durable when it returns OK (survives kill -9). May evict to stay under
+  // cap.
   virtual Status Put(const Entry& entry) = 0;
   // NotFound when absent.
   virtual Status Delete(const CacheKey& key) = 0;

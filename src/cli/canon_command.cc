@@ -37,9 +37,12 @@ int RunCanon(const CanonFlags& flags) {
 
 void RegisterCanonCommand(CLI::App& app, Runner* run) {
   auto flags = std::make_shared<CanonFlags>();
-  CLI::App* cmd = app.add_subcommand("canon", "Print the RFC 8785 canonical form of a JSON document");
-  cmd->add_option("input", flags->input, "JSON file, or - for standard input")->capture_default_str();
-  cmd->add_option("--max-depth", flags->max_depth, "Deepest nesting accepted")->capture_default_str();
+  CLI::App* cmd =
+      app.add_subcommand("canon", "Print the RFC 8785 canonical form of a JSON document");
+  cmd->add_option("input", flags->input, "JSON file, or - for standard input")
+      ->capture_default_str();
+  cmd->add_option("--max-depth", flags->max_depth, "Deepest nesting accepted")
+      ->capture_default_str();
   cmd->add_option("--max-size", flags->max_size, "Largest input accepted, bytes")
       ->capture_default_str();
   cmd->callback([run, flags] { *run = [flags] { return RunCanon(*flags); }; });

@@ -1,7 +1,7 @@
 // Subcommands of the `deja` binary. Each Register* function adds one subcommand to `app`; when that
-// subcommand is chosen on the command line, `*run` is set to its action, which main() then calls and
-// whose result is the process exit status. Flags are parsed here and mapped into Options structs; no
-// library code reads flags.
+// subcommand is chosen on the command line, `*run` is set to its action, which main() then calls
+// and whose result is the process exit status. Flags are parsed here and mapped into Options
+// structs; no library code reads flags.
 #pragma once
 
 #include <functional>
@@ -12,10 +12,10 @@ namespace deja::cli {
 
 using Runner = std::function<int()>;
 
-void RegisterCanonCommand(CLI::App& app, Runner* run);  // canon_command.cc
-void RegisterKeyCommand(CLI::App& app, Runner* run);    // key_command.cc
-void RegisterStoreCommand(CLI::App& app, Runner* run);  // store_command.cc
-void RegisterServeCommand(CLI::App& app, Runner* run);  // serve_command.cc
+void RegisterCanonCommand(CLI::App& app, Runner* run);   // canon_command.cc
+void RegisterKeyCommand(CLI::App& app, Runner* run);     // key_command.cc
+void RegisterStoreCommand(CLI::App& app, Runner* run);   // store_command.cc
+void RegisterServeCommand(CLI::App& app, Runner* run);   // serve_command.cc
 void RegisterConfigCommand(CLI::App& app, Runner* run);  // config_command.cc
 
 // Reads a whole file, or standard input when `path` is "-". Returns false (with `*error` set) on

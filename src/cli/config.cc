@@ -39,15 +39,18 @@ const std::vector<OptionSpec>& Specs() {
        [](GatewayOptions& o) -> FieldRef { return &o.server.max_json_depth; }},
       {"server", "shutdown_drain_ms",
        [](GatewayOptions& o) -> FieldRef { return &o.server.shutdown_drain_ms; }},
-      {"server", "admin_token", [](GatewayOptions& o) -> FieldRef { return &o.server.admin_token; }},
+      {"server", "admin_token",
+       [](GatewayOptions& o) -> FieldRef { return &o.server.admin_token; }},
       {"server", "access_log", [](GatewayOptions& o) -> FieldRef { return &o.server.access_log; }},
       {"upstream", "openai", [](GatewayOptions& o) -> FieldRef { return &o.upstreams.openai; }},
-      {"upstream", "anthropic", [](GatewayOptions& o) -> FieldRef { return &o.upstreams.anthropic; }},
+      {"upstream", "anthropic",
+       [](GatewayOptions& o) -> FieldRef { return &o.upstreams.anthropic; }},
       {"upstream", "connect_timeout_ms",
        [](GatewayOptions& o) -> FieldRef { return &o.upstreams.connect_timeout_ms; }},
       {"upstream", "read_timeout_ms",
        [](GatewayOptions& o) -> FieldRef { return &o.upstreams.read_timeout_ms; }},
-      {"upstream", "verify_tls", [](GatewayOptions& o) -> FieldRef { return &o.upstreams.verify_tls; }},
+      {"upstream", "verify_tls",
+       [](GatewayOptions& o) -> FieldRef { return &o.upstreams.verify_tls; }},
       {"upstream", "ca_file", [](GatewayOptions& o) -> FieldRef { return &o.upstreams.ca_file; }},
       {"store", "data_dir", [](GatewayOptions& o) -> FieldRef { return &o.store.data_dir; }},
       {"store", "map_size_mb",
@@ -58,7 +61,8 @@ const std::vector<OptionSpec>& Specs() {
       {"cache", "enabled", [](GatewayOptions& o) -> FieldRef { return &o.cache.enabled; }},
       {"cache", "routes", [](GatewayOptions& o) -> FieldRef { return &o.cache.routes; }},
       {"cache", "models", [](GatewayOptions& o) -> FieldRef { return &o.cache.models; }},
-      {"cache", "default_ttl_s", [](GatewayOptions& o) -> FieldRef { return &o.cache.default_ttl_s; }},
+      {"cache", "default_ttl_s",
+       [](GatewayOptions& o) -> FieldRef { return &o.cache.default_ttl_s; }},
       {"cache", "cache_nonzero_temperature",
        [](GatewayOptions& o) -> FieldRef { return &o.cache.cache_nonzero_temperature; }},
       {"cache", "tenant_isolation",
@@ -89,7 +93,8 @@ Status ParseInt(const OptionSpec& s, std::string_view text, Int* out) {
   int64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || end != text.data() + text.size()) {
-    return InvalidArgumentError(Name(s) + " must be a whole number (got \"" + std::string(text) + "\")");
+    return InvalidArgumentError(Name(s) + " must be a whole number (got \"" + std::string(text) +
+                                "\")");
   }
   *out = static_cast<Int>(v * s.scale);
   return Status::Ok();
@@ -109,7 +114,8 @@ Status SetFromText(const OptionSpec& s, std::string_view text, GatewayOptions* o
     } else if (text == "false" || text == "0" || text == "no") {
       **b = false;
     } else {
-      return InvalidArgumentError(Name(s) + " must be true or false (got \"" + std::string(text) + "\")");
+      return InvalidArgumentError(Name(s) + " must be true or false (got \"" + std::string(text) +
+                                  "\")");
     }
   } else if (auto* list = std::get_if<StringList*>(&f)) {
     (*list)->clear();
@@ -225,10 +231,9 @@ Status ApplyEnvironment(GatewayOptions* options) {
 
 Status ApplySetting(std::string_view dotted_key, std::string_view value, GatewayOptions* options) {
   size_t dot = dotted_key.find('.');
-  const OptionSpec* spec =
-      dot == std::string_view::npos
-          ? nullptr
-          : FindSpec(dotted_key.substr(0, dot), dotted_key.substr(dot + 1));
+  const OptionSpec* spec = dot == std::string_view::npos
+                               ? nullptr
+                               : FindSpec(dotted_key.substr(0, dot), dotted_key.substr(dot + 1));
   if (spec == nullptr) {
     return InvalidArgumentError("unknown option \"" + std::string(dotted_key) +
                                 "\" (see `deja config show` for the list)");

@@ -1,7 +1,7 @@
 // Configuration of `deja serve`: one table of every option, read from a TOML file (deja.toml),
 // environment variables (DEJA_<SECTION>_<KEY>, e.g. DEJA_SERVER_LISTEN) and flags
-// (`--set section.key=value`, plus shorthands such as --listen). Later sources override earlier ones:
-// defaults < file < environment < flags.
+// (`--set section.key=value`, plus shorthands such as --listen). Later sources override earlier
+// ones: defaults < file < environment < flags.
 #pragma once
 
 #include <string>

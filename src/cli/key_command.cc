@@ -72,7 +72,8 @@ int RunKey(const KeyFlags& flags) {
 void RegisterKeyCommand(CLI::App& app, Runner* run) {
   auto f = std::make_shared<KeyFlags>();
   CLI::App* cmd = app.add_subcommand(
-      "key", "Print a request's cache key, then the normalized canonical request it was computed from");
+      "key",
+      "Print a request's cache key, then the normalized canonical request it was computed from");
   cmd->add_option("input", f->input, "Request body JSON file, or - for standard input")
       ->capture_default_str();
   cmd->add_option("--route", f->route, "API path the request is sent to")->capture_default_str();

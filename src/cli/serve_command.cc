@@ -45,7 +45,8 @@ StatusOr<GatewayOptions> ResolveOptions(const std::string& config_flag,
   DEJA_RETURN_IF_ERROR(ApplyEnvironment(&options));
   for (const std::string& s : settings) {
     size_t eq = s.find('=');
-    if (eq == std::string::npos) return InvalidArgumentError("--set \"" + s + "\" is not KEY=VALUE");
+    if (eq == std::string::npos)
+      return InvalidArgumentError("--set \"" + s + "\" is not KEY=VALUE");
     DEJA_RETURN_IF_ERROR(ApplySetting(s.substr(0, eq), s.substr(eq + 1), &options));
   }
   return options;
@@ -117,7 +118,8 @@ int RunServe(const ServeFlags& flags) {
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
-  std::fprintf(stderr, "deja: %s received, draining\n", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  std::fprintf(stderr, "deja: %s received, draining\n",
+               signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->Stop(options->server.shutdown_drain_ms);
   (*gateway)->Drain();
   if (Status st = (*store)->FlushHits(); !st.ok()) {

@@ -32,7 +32,8 @@ Status ReadSecret(const std::string& path, DeploymentSecret* out) {
   ssize_t n = ::read(fd, out->data(), out->size());
   ::close(fd);
   if (n != static_cast<ssize_t>(out->size())) {
-    return DataLossError("deployment secret " + path + " is not 32 bytes; remove it to make a new " +
+    return DataLossError("deployment secret " + path +
+                         " is not 32 bytes; remove it to make a new " +
                          "one (all cached entries then become unreachable)");
   }
   return Status::Ok();
@@ -68,8 +69,8 @@ StatusOr<DeploymentSecret> LoadOrCreateDeploymentSecret(const std::string& data_
   if (::getrandom(secret.data(), secret.size(), 0) != static_cast<ssize_t>(secret.size())) {
     return InternalError(std::string("getrandom failed: ") + std::strerror(errno));
   }
-  // Write to a temporary file and link it into place: a crash never leaves a short secret, and of two
-  // processes racing to create it, both end up using the one that won.
+  // Write to a temporary file and link it into place: a crash never leaves a short secret, and of
+  // two processes racing to create it, both end up using the one that won.
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return UnavailableError(ErrnoMessage("cannot create", tmp));

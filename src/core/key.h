@@ -5,7 +5,8 @@
 // with every variable-length field length-prefixed, so no two field lists share an encoding.
 //
 // The tenant scope is a keyed BLAKE3 of the caller's credential (API key) under a per-deployment
-// secret kept in the data directory: entries of different keys never meet, and no API key is stored.
+// secret kept in the data directory: entries of different keys never meet, and no API key is
+// stored.
 //
 // Thread safety: free functions over values; safe to call concurrently.
 #pragma once

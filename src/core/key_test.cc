@@ -50,7 +50,8 @@ TEST(KeyTest, FramingSeparatesNamespaceFromBody) {
   NormalizedRequest b = a;
   b.keyed_headers = a.canonical;
   b.canonical = "";
-  EXPECT_NE(ComputeKey(s, "", Route::kChatCompletions, a), ComputeKey(s, "", Route::kChatCompletions, b));
+  EXPECT_NE(ComputeKey(s, "", Route::kChatCompletions, a),
+            ComputeKey(s, "", Route::kChatCompletions, b));
 }
 
 TEST(KeyTest, GoldenKeyIsStable) {
@@ -58,8 +59,9 @@ TEST(KeyTest, GoldenKeyIsStable) {
   DeploymentSecret secret{};
   for (size_t i = 0; i < secret.size(); ++i) secret[i] = static_cast<uint8_t>(i);
   TenantScope s = ScopeForCredential(secret, "sk-test");
-  CacheKey k = ComputeKey(s, "", Route::kChatCompletions,
-                          Normalized(R"({"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]})"));
+  CacheKey k =
+      ComputeKey(s, "", Route::kChatCompletions,
+                 Normalized(R"({"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]})"));
   EXPECT_EQ(k.Hex().size(), 64u);
   EXPECT_EQ(k.Hex(), GOLDEN_KEY_PLACEHOLDER);
 }

@@ -11,12 +11,13 @@ namespace {
 
 // Top-level fields that never change the answer, per route. Everything else is kept.
 const std::vector<std::string_view> kOpenAIChatDropped = {
-    "stream", "stream_options", "user", "metadata", "store", "service_tier", "prompt_cache_key",
-    "safety_identifier"};
-const std::vector<std::string_view> kOpenAICompletionsDropped = {"stream", "stream_options", "user"};
+    "stream",           "stream_options",   "user", "metadata", "store", "service_tier",
+    "prompt_cache_key", "safety_identifier"};
+const std::vector<std::string_view> kOpenAICompletionsDropped = {"stream", "stream_options",
+                                                                 "user"};
 const std::vector<std::string_view> kEmbeddingsDropped = {"user"};
 const std::vector<std::string_view> kResponsesDropped = {
-    "stream",       "stream_options",   "user",    "metadata", "store", "service_tier",
+    "stream",           "stream_options",    "user",      "metadata", "store", "service_tier",
     "prompt_cache_key", "safety_identifier", "background"};
 const std::vector<std::string_view> kAnthropicDropped = {"stream", "metadata", "service_tier"};
 const std::vector<std::string_view> kNoneDropped = {};
@@ -50,7 +51,8 @@ StatusOr<Pointer> ParsePointer(std::string_view text) {
         seg += raw[i + 1] == '0' ? '~' : '/';
         ++i;
       } else {
-        return InvalidArgumentError("JSON pointer \"" + std::string(text) + "\" has a bad '~' escape");
+        return InvalidArgumentError("JSON pointer \"" + std::string(text) +
+                                    "\" has a bad '~' escape");
       }
     }
     out.push_back(std::move(seg));
@@ -145,7 +147,8 @@ void AliasAnthropicToolIds(json::Value& body) {
     for (json::Value& block : content->as_array()) {
       if (!block.is_object()) continue;
       std::string_view type = block.GetString("type");
-      if (type.size() >= 8 && type.substr(type.size() - 8) == "tool_use") ids.Rewrite(block.Find("id"));
+      if (type.size() >= 8 && type.substr(type.size() - 8) == "tool_use")
+        ids.Rewrite(block.Find("id"));
       ids.Rewrite(block.Find("tool_use_id"));
     }
   }
@@ -227,7 +230,8 @@ StatusOr<std::unique_ptr<Normalizer>> Normalizer::Create(const NormalizeOptions&
     re_options.set_log_errors(false);
     auto re = std::make_unique<RE2>(pattern, re_options);
     if (!re->ok()) {
-      return InvalidArgumentError("strip pattern \"" + pattern + "\" does not compile: " + re->error());
+      return InvalidArgumentError("strip pattern \"" + pattern +
+                                  "\" does not compile: " + re->error());
     }
     rules->strip.push_back(std::move(re));
   }
@@ -237,12 +241,18 @@ StatusOr<std::unique_ptr<Normalizer>> Normalizer::Create(const NormalizeOptions&
 
 const std::vector<std::string_view>& DroppedFields(Route route) {
   switch (route) {
-    case Route::kChatCompletions: return kOpenAIChatDropped;
-    case Route::kCompletions: return kOpenAICompletionsDropped;
-    case Route::kEmbeddings: return kEmbeddingsDropped;
-    case Route::kResponses: return kResponsesDropped;
-    case Route::kAnthropicMessages: return kAnthropicDropped;
-    case Route::kOther: break;
+    case Route::kChatCompletions:
+      return kOpenAIChatDropped;
+    case Route::kCompletions:
+      return kOpenAICompletionsDropped;
+    case Route::kEmbeddings:
+      return kEmbeddingsDropped;
+    case Route::kResponses:
+      return kResponsesDropped;
+    case Route::kAnthropicMessages:
+      return kAnthropicDropped;
+    case Route::kOther:
+      break;
   }
   return kNoneDropped;
 }
@@ -294,8 +304,8 @@ StatusOr<NormalizedRequest> Normalizer::Normalize(
   }
   for (const Pointer& p : rules_->ignore) RemoveAt(&body, p, 0);
 
-  // Answer-affecting headers are keyed beside the body (framed separately in the key, so no body can
-  // collide with a header set).
+  // Answer-affecting headers are keyed beside the body (framed separately in the key, so no body
+  // can collide with a header set).
   json::Value keyed_headers = json::Value::MakeObject();
   for (std::string_view name : kKeyedHeaders) {
     for (const auto& [hname, hvalue] : headers) {

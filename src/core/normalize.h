@@ -1,16 +1,19 @@
-// Request normalization: turns a provider request body into the form its cache key is computed from.
+// Request normalization: turns a provider request body into the form its cache key is computed
+// from.
 //
-// What is dropped is exactly what cannot change the answer (transport and bookkeeping fields such as
-// `stream`, `user`, `metadata`); everything else, including fields deja does not know, is kept, because
-// a field wrongly dropped means a wrong answer served from cache. docs/keys.md has the table per route.
+// What is dropped is exactly what cannot change the answer (transport and bookkeeping fields such
+// as `stream`, `user`, `metadata`); everything else, including fields deja does not know, is kept,
+// because a field wrongly dropped means a wrong answer served from cache. docs/keys.md has the
+// table per route.
 //
-// Tool-call ids (`call_…`, `toolu_…`) are rewritten to positional aliases, consistently between a tool
-// call and the result that answers it, so replays of one conversation key alike.
+// Tool-call ids (`call_…`, `toolu_…`) are rewritten to positional aliases, consistently between a
+// tool call and the result that answers it, so replays of one conversation key alike.
 //
 //   Normalizer n(options);                       // compiles the rules once
 //   StatusOr<NormalizedRequest> r = n.Normalize(Route::kChatCompletions, std::move(body), headers);
 //
-// Thread safety: a Normalizer is immutable after construction; Normalize may be called concurrently.
+// Thread safety: a Normalizer is immutable after construction; Normalize may be called
+// concurrently.
 #pragma once
 
 #include <memory>
@@ -26,22 +29,24 @@
 namespace deja {
 
 struct NormalizeOptions {
-  // RFC 6901 JSON pointers removed from the body before keying, e.g. "/metadata" or "/messages/*/name"
+  // RFC 6901 JSON pointers removed from the body before keying, e.g. "/metadata" or
+  // "/messages/*/name"
   // ("*" matches every array element or object member at that level).
   std::vector<std::string> ignore_pointers;
   // RE2 regular expressions whose matches are removed from message text (system prompt, message
-  // contents, prompt, input), e.g. an agent's "^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] " timestamp prefix.
+  // contents, prompt, input), e.g. an agent's "^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] " timestamp
+  // prefix.
   std::vector<std::string> strip_patterns;
   // Rewrite tool-call ids to positional aliases (default on).
   bool alias_tool_call_ids = true;
 };
 
 struct NormalizedRequest {
-  json::Value body;        // the normalized request
-  std::string canonical;   // RFC 8785 bytes of `body`
-  std::string keyed_headers;  // RFC 8785 object of answer-affecting headers; "" when none
-  std::string model;       // the `model` field ("" if absent)
-  bool stream = false;     // the client asked for a stream
+  json::Value body;            // the normalized request
+  std::string canonical;       // RFC 8785 bytes of `body`
+  std::string keyed_headers;   // RFC 8785 object of answer-affecting headers; "" when none
+  std::string model;           // the `model` field ("" if absent)
+  bool stream = false;         // the client asked for a stream
   bool include_usage = false;  // OpenAI stream_options.include_usage
 };
 

@@ -50,9 +50,12 @@ TEST(NormalizeTest, AliasesOpenAIToolCallIdsConsistently) {
   auto convo = [](const std::string& id1, const std::string& id2, const std::string& answer1) {
     return R"({"model":"m","messages":[{"role":"user","content":"hi"},
       {"role":"assistant","tool_calls":[
-        {"id":")" + id1 + R"(","type":"function","function":{"name":"f","arguments":"{}"}},
-        {"id":")" + id2 + R"(","type":"function","function":{"name":"g","arguments":"{}"}}]},
-      {"role":"tool","tool_call_id":")" + answer1 + R"(","content":"1"}]})";
+        {"id":")" +
+           id1 + R"(","type":"function","function":{"name":"f","arguments":"{}"}},
+        {"id":")" +
+           id2 + R"(","type":"function","function":{"name":"g","arguments":"{}"}}]},
+      {"role":"tool","tool_call_id":")" +
+           answer1 + R"(","content":"1"}]})";
   };
   const std::string a = Canon(kChat, convo("call_abc", "call_def", "call_abc"));
   EXPECT_EQ(a, Canon(kChat, convo("call_XYZ", "call_QRS", "call_XYZ")));
@@ -70,10 +73,11 @@ TEST(NormalizeTest, AliasesAnthropicToolUseIdsAndDropsCacheControl) {
     return std::string(R"({"model":"claude","max_tokens":10,"system":[{"type":"text","text":"s")") +
            (cache_control ? R"(,"cache_control":{"type":"ephemeral"})" : "") +
            R"(}],"messages":[{"role":"user","content":"q"},
-      {"role":"assistant","content":[{"type":"tool_use","id":")" + id +
+      {"role":"assistant","content":[{"type":"tool_use","id":")" +
+           id +
            R"(","name":"f","input":{}}]},
-      {"role":"user","content":[{"type":"tool_result","tool_use_id":")" + id +
-           R"(","content":"r"}]}],"metadata":{"user_id":"u"},"stream":true})";
+      {"role":"user","content":[{"type":"tool_result","tool_use_id":")" +
+           id + R"(","content":"r"}]}],"metadata":{"user_id":"u"},"stream":true})";
   };
   EXPECT_EQ(Canon(Route::kAnthropicMessages, convo("toolu_01A", true)),
             Canon(Route::kAnthropicMessages, convo("toolu_99Z", false)));
@@ -83,7 +87,8 @@ TEST(NormalizeTest, AliasesResponsesCallIds) {
   auto req = [](const std::string& call) {
     return R"({"model":"m","input":[{"type":"function_call","id":"fc_)" + call +
            R"(","call_id":")" + call + R"(","name":"f","arguments":"{}"},
-      {"type":"function_call_output","call_id":")" + call + R"(","output":"1"}],"store":false})";
+      {"type":"function_call_output","call_id":")" +
+           call + R"(","output":"1"}],"store":false})";
   };
   EXPECT_EQ(Canon(Route::kResponses, req("call_1")), Canon(Route::kResponses, req("call_2")));
 }
@@ -96,8 +101,10 @@ TEST(NormalizeTest, KeepsPreviousResponseId) {
 TEST(NormalizeTest, IgnorePointersWithWildcards) {
   NormalizeOptions o;
   o.ignore_pointers = {"/messages/*/name", "/x~1y"};
-  EXPECT_EQ(Canon(kChat, R"({"model":"m","x/y":1,"messages":[{"role":"user","name":"a","content":"c"}]})", o),
-            Canon(kChat, R"({"model":"m","messages":[{"role":"user","name":"b","content":"c"}]})", o));
+  EXPECT_EQ(
+      Canon(kChat, R"({"model":"m","x/y":1,"messages":[{"role":"user","name":"a","content":"c"}]})",
+            o),
+      Canon(kChat, R"({"model":"m","messages":[{"role":"user","name":"b","content":"c"}]})", o));
   o.ignore_pointers = {"no-slash"};
   EXPECT_FALSE(Normalizer::Create(o).ok());
 }
@@ -107,12 +114,14 @@ TEST(NormalizeTest, StripPatternsRemoveInjectedTimestamps) {
   o.strip_patterns = {R"(^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] )"};
   auto body = [](const std::string& ts) {
     return R"({"model":"m","messages":[{"role":"user","content":")" + ts +
-           R"(what is up"},{"role":"user","content":[{"type":"text","text":")" + ts + R"(more"}]}]})";
+           R"(what is up"},{"role":"user","content":[{"type":"text","text":")" + ts +
+           R"(more"}]}]})";
   };
   const std::string a = Canon(kChat, body("[2026-01-01 10:00:00] "), o);
   EXPECT_EQ(a, Canon(kChat, body("[2026-11-22 23:59:59] "), o));
   EXPECT_EQ(a.find("2026"), std::string::npos);
-  EXPECT_NE(Canon(kChat, body("[2026-01-01 10:00:00] ")), Canon(kChat, body("[2026-11-22 23:59:59] ")));
+  EXPECT_NE(Canon(kChat, body("[2026-01-01 10:00:00] ")),
+            Canon(kChat, body("[2026-11-22 23:59:59] ")));
   o.strip_patterns = {"("};
   auto bad = Normalizer::Create(o);
   ASSERT_FALSE(bad.ok());
@@ -121,8 +130,10 @@ TEST(NormalizeTest, StripPatternsRemoveInjectedTimestamps) {
 
 TEST(NormalizeTest, AnswerAffectingHeadersAreKeyed) {
   const char* body = R"({"model":"claude","max_tokens":1,"messages":[]})";
-  const std::string v1 = Canon(Route::kAnthropicMessages, body, {}, {{"Anthropic-Version", "2023-06-01"}});
-  const std::string v2 = Canon(Route::kAnthropicMessages, body, {}, {{"anthropic-version", "2024-01-01"}});
+  const std::string v1 =
+      Canon(Route::kAnthropicMessages, body, {}, {{"Anthropic-Version", "2023-06-01"}});
+  const std::string v2 =
+      Canon(Route::kAnthropicMessages, body, {}, {{"anthropic-version", "2024-01-01"}});
   EXPECT_NE(v1, v2);
   EXPECT_EQ(v1, Canon(Route::kAnthropicMessages, body, {},
                       {{"anthropic-version", "2023-06-01"}, {"authorization", "Bearer secret"}}));
@@ -131,7 +142,8 @@ TEST(NormalizeTest, AnswerAffectingHeadersAreKeyed) {
 
 TEST(NormalizeTest, ReportsStreamAndUsageFlags) {
   auto n = Normalizer::Create({});
-  auto doc = json::Parse(R"({"model":"gpt","stream":true,"stream_options":{"include_usage":true}})");
+  auto doc =
+      json::Parse(R"({"model":"gpt","stream":true,"stream_options":{"include_usage":true}})");
   auto r = (*n)->Normalize(kChat, std::move(*doc), {});
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->stream);

@@ -15,12 +15,18 @@ Route RouteFromPath(std::string_view path) {
 
 std::string_view RoutePath(Route route) {
   switch (route) {
-    case Route::kChatCompletions: return "/v1/chat/completions";
-    case Route::kCompletions: return "/v1/completions";
-    case Route::kEmbeddings: return "/v1/embeddings";
-    case Route::kResponses: return "/v1/responses";
-    case Route::kAnthropicMessages: return "/v1/messages";
-    case Route::kOther: break;
+    case Route::kChatCompletions:
+      return "/v1/chat/completions";
+    case Route::kCompletions:
+      return "/v1/completions";
+    case Route::kEmbeddings:
+      return "/v1/embeddings";
+    case Route::kResponses:
+      return "/v1/responses";
+    case Route::kAnthropicMessages:
+      return "/v1/messages";
+    case Route::kOther:
+      break;
   }
   return "";
 }

@@ -13,12 +13,12 @@ namespace deja::server {
 struct AccessRecord {
   std::string_view method;
   std::string_view path;
-  std::string_view route;    // "" for uncached paths
+  std::string_view route;  // "" for uncached paths
   int status = 0;
-  std::string_view cache;    // X-Deja-Cache value, or "proxied"
-  std::string key_prefix;    // first 16 hex digits, "" when none
+  std::string_view cache;  // X-Deja-Cache value, or "proxied"
+  std::string key_prefix;  // first 16 hex digits, "" when none
   int64_t latency_us = 0;
-  int64_t upstream_us = 0;   // 0 when upstream was not called
+  int64_t upstream_us = 0;  // 0 when upstream was not called
 };
 
 class AccessLog {

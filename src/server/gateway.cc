@@ -62,7 +62,8 @@ void Gateway::Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer
   if (call->route == Route::kOther) {
     // Uncached paths go to the provider the headers point at (Anthropic callers send x-api-key or
     // anthropic-version; OpenAI callers neither).
-    if (!call->http.Header("anthropic-version").empty() || !call->http.Header("x-api-key").empty()) {
+    if (!call->http.Header("anthropic-version").empty() ||
+        !call->http.Header("x-api-key").empty()) {
       call->provider = Provider::kAnthropic;
     }
     call->outcome = Outcome::kProxied;
@@ -100,8 +101,8 @@ void Gateway::HandleCached(std::shared_ptr<Call> call) {
   }
 
   // Policy: is this request cacheable at all?
-  bool bypass = c.controls.off || !options_.cache.enabled ||
-                !route_enabled_[static_cast<size_t>(c.route)];
+  bool bypass =
+      c.controls.off || !options_.cache.enabled || !route_enabled_[static_cast<size_t>(c.route)];
   const std::string_view model = body->GetString("model");
   if (!bypass && !options_.cache.models.empty()) {
     bypass = std::find(options_.cache.models.begin(), options_.cache.models.end(), model) ==
@@ -149,10 +150,9 @@ void Gateway::HandleCached(std::shared_ptr<Call> call) {
   } else {
     StatusOr<Entry> entry = deps_.store->Get(c.key);
     if (entry.ok()) {
-      const int64_t age_ms = clock_->NowMillis() - entry->meta.created_at_ms;
-      const bool fresh_enough =
-          c.controls.max_age_s < 0 || age_ms <= c.controls.max_age_s * 1000;
-      if (fresh_enough && ServeStored(c, entry->response, &entry->meta, "hit")) return;
+      if (FreshEnough(c, entry->meta) && ServeStored(c, entry->response, &entry->meta, "hit")) {
+        return;
+      }
     } else if (entry.status().code() != StatusCode::kNotFound) {
       metrics_.CountError(ErrorKind::kStore);
       c.cache_header = "error";
@@ -161,6 +161,11 @@ void Gateway::HandleCached(std::shared_ptr<Call> call) {
     }
   }
   workers_->Submit([this, call] { RunMiss(call); });
+}
+
+bool Gateway::FreshEnough(const Call& c, const EntryMeta& meta) const {
+  return c.controls.max_age_s < 0 ||
+         clock_->NowMillis() - meta.created_at_ms <= c.controls.max_age_s * 1000;
 }
 
 void Gateway::Reject(Call& c, int status, std::string_view message, std::string_view code) {

@@ -3,8 +3,8 @@
 // For a cached route it parses and normalizes the request, computes the key, and answers a hit from
 // the store on the I/O thread (microseconds, no thread hop). A miss goes to the worker pool: one
 // upstream call per key (single flight), the answer streams back as it arrives and is stored once
-// complete. Anything else is proxied unchanged. Every failure of the cache machinery fails open: the
-// request is forwarded and the failure counted.
+// complete. Anything else is proxied unchanged. Every failure of the cache machinery fails open:
+// the request is forwarded and the failure counted.
 //
 // Thread safety: Handle may be called concurrently from any number of I/O threads.
 // Ownership: the Gateway borrows the store and the upstream client; both must outlive it.
@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/key.h"
@@ -47,6 +48,8 @@ class Gateway : public HttpHandler {
   Metrics& metrics() { return metrics_; }
   // Waits for queued upstream work to finish (used on shutdown after the server drained).
   void Drain();
+  // Blocks until no background work (misses, stores, proxying) is queued or running. For tests.
+  void WaitIdle() { workers_->WaitIdle(); }
 
   // Per-request state shared by the hit, miss and proxy paths (gateway_*.cc).
   struct Call;
@@ -55,15 +58,19 @@ class Gateway : public HttpHandler {
   Gateway(const GatewayOptions& options, GatewayDeps deps, std::unique_ptr<Normalizer> normalizer);
 
   void HandleCached(std::shared_ptr<Call> call);
+  // Whether a stored entry satisfies the request's Cache-Control max-age.
+  bool FreshEnough(const Call& call, const EntryMeta& meta) const;
   void HandleAdmin(const HttpRequest& request, ResponseWriter& writer, int64_t start_us);
-  // gateway_serve.cc: answers from a stored response in the form the request asked for. Returns false
-  // (after counting) when the stored answer cannot be converted; the caller then treats it as a miss.
+  // gateway_serve.cc: answers from a stored response in the form the request asked for. Returns
+  // false (after counting) when the stored answer cannot be converted; the caller then treats it as
+  // a miss.
   bool ServeStored(Call& call, const CachedResponse& response, const EntryMeta* meta,
                    std::string_view outcome_header);
   // gateway_miss.cc
   void RunMiss(std::shared_ptr<Call> call);
   bool Follow(Call& call, Flight& flight);
-  void Forward(Call& call, Flight* flight);
+  // Returns the answer when it is complete and cacheable (for the caller's single flight).
+  std::optional<CachedResponse> Forward(Call& call, Flight* flight);
   void Proxy(std::shared_ptr<Call> call);
   void StoreAnswer(Call& call, const CachedResponse& response);
   void Finish(Call& call, int status, Outcome outcome);

@@ -82,7 +82,8 @@ void Gateway::HandleAdmin(const HttpRequest& request, ResponseWriter& w, int64_t
 
   // Everything else under /deja/ changes the cache: admin token required.
   if (options_.server.admin_token.empty()) {
-    return SendError(w, 403, "admin endpoints are disabled: set server.admin_token (--admin-token)");
+    return SendError(w, 403,
+                     "admin endpoints are disabled: set server.admin_token (--admin-token)");
   }
   std::string_view given = request.Header("x-deja-admin-token");
   std::string_view auth = request.Header("authorization");
@@ -105,8 +106,9 @@ void Gateway::HandleAdmin(const HttpRequest& request, ResponseWriter& w, int64_t
     if (request.method != "POST") return SendError(w, 405, "use POST");
     StatusOr<json::Value> body = json::Parse(request.body.empty() ? "{}" : request.body);
     if (!body.ok() || !body->is_object()) {
-      return SendError(w, 400, "purge takes a JSON object: {\"namespace\", \"model\", "
-                               "\"older_than_s\"} or {\"all\": true}");
+      return SendError(w, 400,
+                       "purge takes a JSON object: {\"namespace\", \"model\", "
+                       "\"older_than_s\"} or {\"all\": true}");
     }
     ScanOptions filter;
     bool any = false;

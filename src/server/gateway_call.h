@@ -1,4 +1,5 @@
-// Gateway::Call: the state of one request as it moves through the gateway (private to gateway_*.cc).
+// Gateway::Call: the state of one request as it moves through the gateway (private to
+// gateway_*.cc).
 #pragma once
 
 #include <chrono>
@@ -24,7 +25,7 @@ struct Gateway::Call {
   RequestControls controls;
   NormalizedRequest normalized;
   CacheKey key;
-  bool keyed = false;                // `key` is valid and the answer may be stored
+  bool keyed = false;                      // `key` is valid and the answer may be stored
   std::string_view cache_header = "miss";  // X-Deja-Cache on a forwarded answer
   Outcome outcome = Outcome::kMiss;
   int64_t start_us = 0;

@@ -16,9 +16,9 @@ namespace deja::server {
 namespace {
 
 bool IsResponseHopHeader(std::string_view name) {
-  static constexpr std::string_view kHop[] = {"connection",        "keep-alive", "transfer-encoding",
-                                              "content-length",    "te",         "trailer",
-                                              "upgrade",           "proxy-authenticate"};
+  static constexpr std::string_view kHop[] = {
+      "connection", "keep-alive", "transfer-encoding", "content-length",
+      "te",         "trailer",    "upgrade",           "proxy-authenticate"};
   for (std::string_view h : kHop) {
     if (HeaderNameEquals(name, h)) return true;
   }
@@ -73,29 +73,33 @@ void Gateway::RunMiss(std::shared_ptr<Call> call) {
   Call& c = *call;
   const bool coalesce = c.keyed && c.outcome == Outcome::kMiss && !c.controls.no_store;
   if (!coalesce) {
-    Forward(c, nullptr);
+    (void)Forward(c, nullptr);
     return;
   }
   SingleFlight::Ticket ticket = flights_.Join(c.key);
   if (!ticket.leader) {
     metrics_.CountSingleFlightFollower();
-    if (!Follow(c, *ticket.flight)) Forward(c, nullptr);  // the leader failed: go ourselves
+    if (!Follow(c, *ticket.flight)) (void)Forward(c, nullptr);  // the leader failed: go ourselves
     return;
   }
   // A flight for this key may have finished between our lookup and Join: look once more.
-  if (StatusOr<Entry> stored = deps_.store->Peek(c.key); stored.ok()) {
-    flights_.Remove(c.key, ticket.flight);
-    ticket.flight->Finish(stored->response);
-    if (ServeStored(c, stored->response, &stored->meta, "hit")) return;
+  std::optional<CachedResponse> result;
+  StatusOr<Entry> stored = deps_.store->Peek(c.key);
+  if (stored.ok() && FreshEnough(c, stored->meta) &&
+      ServeStored(c, stored->response, &stored->meta, "hit")) {
+    result = std::move(stored->response);
+  } else {
+    result = Forward(c, ticket.flight.get());
   }
-  Forward(c, ticket.flight.get());
+  // Removed before it is finished, so no request ever joins a finished flight: later arrivals find
+  // the stored entry (with its TTL and age checks) or lead a flight of their own.
   flights_.Remove(c.key, ticket.flight);
-  ticket.flight->Finish(std::nullopt);  // no-op when Forward already finished it
+  ticket.flight->Finish(std::move(result));
 }
 
 bool Gateway::Follow(Call& c, Flight& flight) {
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.cache.single_flight_wait_ms);
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(options_.cache.single_flight_wait_ms);
   if (!c.normalized.stream || c.route == Route::kEmbeddings) {
     bool timed_out = false;
     std::optional<CachedResponse> result = flight.WaitResult(deadline, &timed_out);
@@ -149,7 +153,7 @@ bool Gateway::Follow(Call& c, Flight& flight) {
   }
 }
 
-void Gateway::Forward(Call& c, Flight* flight) {
+std::optional<CachedResponse> Gateway::Forward(Call& c, Flight* flight) {
   UpstreamRequest req;
   req.base_url =
       c.provider == Provider::kAnthropic ? options_.upstreams.anthropic : options_.upstreams.openai;
@@ -220,11 +224,12 @@ void Gateway::Forward(Call& c, Flight* flight) {
       Headers headers = {{"Content-Type", "application/json"},
                          {"X-Deja-Cache", std::string(c.cache_header)}};
       c.writer->Send(code, std::move(headers),
-                     ErrorBody(c.provider, code, "deja could not get an answer from the upstream " +
-                                                     req.base_url + ": " + sent.message(),
+                     ErrorBody(c.provider, code,
+                               "deja could not get an answer from the upstream " + req.base_url +
+                                   ": " + sent.message(),
                                code == 504 ? "upstream_timeout" : "upstream_unavailable"));
       Finish(c, code, Outcome::kError);
-      return;
+      return std::nullopt;
     }
     if (!client_gone) metrics_.CountError(ErrorKind::kUpstream);
     if (!is_stream) {
@@ -237,35 +242,33 @@ void Gateway::Forward(Call& c, Flight* flight) {
     // A broken stream is left unfinished: the writer closes the connection so the client sees a
     // truncated answer, exactly as if it had called the provider directly.
     Finish(c, is_stream ? status : 502, Outcome::kError);
-    return;
+    return std::nullopt;
   }
 
   const bool storable = c.keyed && !c.controls.no_store && status >= 200 && status < 300;
+  std::optional<CachedResponse> result;
   if (is_stream) {
     c.writer->Finish();
     if (storable && ClassifyStream(c.route, events) == StreamEnd::kClean) {
-      CachedResponse response;
-      response.status = status;
-      response.content_type = content_type;
-      response.streamed = true;
-      response.events = std::move(events);
-      StoreAnswer(c, response);
-      if (flight != nullptr) flight->Finish(std::move(response));
+      result.emplace();
+      result->status = status;
+      result->content_type = content_type;
+      result->streamed = true;
+      result->events = std::move(events);
     }
+  } else if (storable) {
+    result.emplace();
+    result->status = status;
+    result->content_type = content_type.empty() ? "application/json" : content_type;
+    result->body = buffered;
+    c.writer->Send(status, std::move(response_headers), std::move(buffered));
   } else {
-    if (storable) {
-      CachedResponse response;
-      response.status = status;
-      response.content_type = content_type.empty() ? "application/json" : content_type;
-      response.body = buffered;
-      c.writer->Send(status, std::move(response_headers), std::move(buffered));
-      StoreAnswer(c, response);
-      if (flight != nullptr) flight->Finish(std::move(response));
-    } else {
-      c.writer->Send(status, std::move(response_headers), std::move(buffered));
-    }
+    c.writer->Send(status, std::move(response_headers), std::move(buffered));
   }
+  // The client has its answer; the durable write happens after, off its latency.
+  if (result) StoreAnswer(c, *result);
   Finish(c, status, c.outcome);
+  return result;
 }
 
 void Gateway::StoreAnswer(Call& c, const CachedResponse& response) {
@@ -322,9 +325,10 @@ void Gateway::Proxy(std::shared_ptr<Call> call) {
   if (status == 0) {
     metrics_.CountError(ErrorKind::kUpstream);
     const int code = sent.code() == StatusCode::kDeadlineExceeded ? 504 : 502;
-    c.writer->Send(code, {{"Content-Type", "application/json"}},
-                   ErrorBody(c.provider, code, "deja could not reach the upstream " +
-                                                   req.base_url + ": " + sent.message()));
+    c.writer->Send(
+        code, {{"Content-Type", "application/json"}},
+        ErrorBody(c.provider, code,
+                  "deja could not reach the upstream " + req.base_url + ": " + sent.message()));
     Finish(c, code, Outcome::kProxied);
     return;
   }

@@ -8,7 +8,8 @@ namespace {
 
 Status CheckUrl(const std::string& field, const std::string& url) {
   if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
-    return InvalidArgumentError(field + " must start with http:// or https:// (got \"" + url + "\")");
+    return InvalidArgumentError(field + " must start with http:// or https:// (got \"" + url +
+                                "\")");
   }
   return Status::Ok();
 }
@@ -20,14 +21,16 @@ Status GatewayOptions::Validate() const {
     return InvalidArgumentError("server.listen must be HOST:PORT (got \"" + server.listen + "\")");
   }
   if (server.io_threads < 0) return InvalidArgumentError("server.io_threads must be >= 0");
-  if (server.upstream_threads < 1) return InvalidArgumentError("server.upstream_threads must be >= 1");
+  if (server.upstream_threads < 1)
+    return InvalidArgumentError("server.upstream_threads must be >= 1");
   if (server.max_body_bytes < 1024) {
     return InvalidArgumentError("server.max_body_bytes must be at least 1024");
   }
   if (server.max_header_bytes < 1024) {
     return InvalidArgumentError("server.max_header_bytes must be at least 1024");
   }
-  if (server.max_connections < 1) return InvalidArgumentError("server.max_connections must be >= 1");
+  if (server.max_connections < 1)
+    return InvalidArgumentError("server.max_connections must be >= 1");
   if (server.max_json_depth < 1 || server.max_json_depth > 10000) {
     return InvalidArgumentError("server.max_json_depth must be between 1 and 10000");
   }

@@ -22,9 +22,8 @@ bool Gateway::ServeStored(Call& c, const CachedResponse& response, const EntryMe
   const bool want_stream = c.normalized.stream && c.route != Route::kEmbeddings;
   if (want_stream) {
     StatusOr<std::vector<StreamEvent>> events =
-        response.streamed
-            ? AdaptStreamUsage(c.route, response.events, c.normalized.include_usage)
-            : ExplodeBody(c.route, response.body, c.normalized.include_usage);
+        response.streamed ? AdaptStreamUsage(c.route, response.events, c.normalized.include_usage)
+                          : ExplodeBody(c.route, response.body, c.normalized.include_usage);
     if (!events.ok()) {
       metrics_.CountError(ErrorKind::kConversion);
       return false;
@@ -51,11 +50,10 @@ bool Gateway::ServeStored(Call& c, const CachedResponse& response, const EntryMe
   headers.emplace_back("Content-Type", std::string(content_type));
   headers.emplace_back("X-Deja-Cache", std::string(outcome_header));
   headers.emplace_back("X-Deja-Key", c.key.Hex());
-  if (meta != nullptr) {
-    int64_t age_s = (clock_->NowMillis() - meta->created_at_ms) / 1000;
-    headers.emplace_back("Age", std::to_string(age_s < 0 ? 0 : age_s));
-    metrics_.CountSaved(meta->model, meta->input_tokens, meta->output_tokens);
-  }
+  // A follower of a single flight (no meta) gets the answer fresh from upstream: age 0.
+  const int64_t age_s = meta != nullptr ? (clock_->NowMillis() - meta->created_at_ms) / 1000 : 0;
+  headers.emplace_back("Age", std::to_string(age_s < 0 ? 0 : age_s));
+  if (meta != nullptr) metrics_.CountSaved(meta->model, meta->input_tokens, meta->output_tokens);
   c.writer->Send(response.status, std::move(headers), std::move(body));
   Finish(c, response.status, Outcome::kHit);
   return true;

@@ -15,10 +15,10 @@
 namespace deja::server {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::Call;
 using testing::ClientResponse;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kChat[] = R"({"model":"gpt-test","messages":[{"role":"user","content":"hi"}]})";
 constexpr char kChatStream[] =
@@ -77,8 +77,12 @@ class GatewayTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
+  // Waits for the gateway's background work (the store write after a miss) before returning, so
+  // the next request sees a settled store.
   ClientResponse Post(const std::string& path, const std::string& body, Headers headers = {}) {
-    return Call(client_, server_->port(), "POST", path, body, std::move(headers));
+    ClientResponse r = Call(client_, server_->port(), "POST", path, body, std::move(headers));
+    gateway_->WaitIdle();
+    return r;
   }
   ClientResponse Chat(const std::string& body = kChat, Headers headers = {}) {
     return Post("/v1/chat/completions", body, std::move(headers));
@@ -117,12 +121,13 @@ TEST_F(GatewayTest, MissThenHitServesTheStoredAnswer) {
 TEST_F(GatewayTest, VolatileFieldsAndMemberOrderShareTheEntry) {
   Start();
   Chat();
-  ClientResponse hit = Chat(
-      R"({"messages":[{"content":"hi","role":"user"}],"user":"u-123","model":"gpt-test"})");
+  ClientResponse hit =
+      Chat(R"({"messages":[{"content":"hi","role":"user"}],"user":"u-123","model":"gpt-test"})");
   EXPECT_EQ(hit.Header("X-Deja-Cache"), "hit");
-  EXPECT_EQ(Chat(R"({"model":"gpt-test","temperature":0,"messages":[{"role":"user","content":"hi"}]})")
-                .Header("X-Deja-Cache"),
-            "miss");
+  EXPECT_EQ(
+      Chat(R"({"model":"gpt-test","temperature":0,"messages":[{"role":"user","content":"hi"}]})")
+          .Header("X-Deja-Cache"),
+      "miss");
 }
 
 TEST_F(GatewayTest, StoredStreamAnswersAJsonRequest) {
@@ -164,7 +169,9 @@ TEST_F(GatewayTest, TenantsNeverShareEntries) {
   EXPECT_EQ(Chat(kChat, {{"Authorization", "Bearer sk-a"}}).Header("X-Deja-Cache"), "hit");
   EXPECT_EQ(provider_.calls(), 2);
   // The API key reaches the provider; deja's own headers do not.
-  Chat(kChat, {{"Authorization", "Bearer sk-c"}, {"X-Deja-Namespace", "n"}, {"Cache-Control", "no-store"}});
+  Chat(
+      kChat,
+      {{"Authorization", "Bearer sk-c"}, {"X-Deja-Namespace", "n"}, {"Cache-Control", "no-store"}});
   Headers seen = provider_.last_headers();
   EXPECT_EQ(FindHeader(seen, "authorization"), "Bearer sk-c");
   EXPECT_EQ(FindHeader(seen, "x-deja-namespace"), "");
@@ -213,7 +220,8 @@ TEST_F(GatewayTest, ConcurrentIdenticalMissesMakeOneUpstreamCall) {
   }
   ASSERT_TRUE(provider_.WaitGated(1));
   // Release only once the three followers have joined the leader's flight.
-  for (int spins = 0; gateway_->metrics().single_flight_followers() < 3 && spins < 1'000'000; ++spins) {
+  for (int spins = 0; gateway_->metrics().single_flight_followers() < 3 && spins < 1'000'000;
+       ++spins) {
     std::this_thread::yield();
   }
   EXPECT_EQ(gateway_->metrics().single_flight_followers(), 3);
@@ -327,7 +335,8 @@ TEST_F(GatewayTest, AdminEndpoints) {
   EXPECT_EQ(Call(client_, server_->port(), "DELETE", "/deja/entries/" + key, "", auth).code, 200);
   EXPECT_EQ(Call(client_, server_->port(), "DELETE", "/deja/entries/" + key, "", auth).code, 404);
   Chat();
-  ClientResponse purged = Call(client_, server_->port(), "POST", "/deja/purge", R"({"all":true})", auth);
+  ClientResponse purged =
+      Call(client_, server_->port(), "POST", "/deja/purge", R"({"all":true})", auth);
   EXPECT_EQ(purged.body, R"({"purged":1})");
   EXPECT_EQ(Chat().Header("X-Deja-Cache"), "miss");
 }

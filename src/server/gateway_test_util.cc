@@ -107,7 +107,8 @@ void FakeProvider::Answer(const HttpRequest& request, ResponseWriter& writer,
     json::Array choices;
     choices.push_back(std::move(choice));
     out.Set("choices", json::Value(std::move(choices)));
-    out.Set("usage", *json::Parse(R"({"prompt_tokens":5,"completion_tokens":7,"total_tokens":12})"));
+    out.Set("usage",
+            *json::Parse(R"({"prompt_tokens":5,"completion_tokens":7,"total_tokens":12})"));
     writer.Send(200, {{"Content-Type", "application/json"}}, json::Write(out));
     return;
   }
@@ -116,18 +117,23 @@ void FakeProvider::Answer(const HttpRequest& request, ResponseWriter& writer,
     const json::Value* iu = so->Find("include_usage");
     usage = iu != nullptr && iu->is_bool() && iu->as_bool();
   }
-  const std::string head = R"({"id":")" + id + R"(","object":"chat.completion.chunk","created":1700000000,"model":")" +
+  const std::string head = R"({"id":")" + id +
+                           R"(","object":"chat.completion.chunk","created":1700000000,"model":")" +
                            model + R"(","choices":)";
   const std::string tail = usage ? R"(,"usage":null})" : "}";
   writer.StartStream(200, {{"Content-Type", "text/event-stream"}});
-  writer.Write(Sse(head + R"([{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}])" + tail));
+  writer.Write(
+      Sse(head + R"([{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}])" +
+          tail));
   std::string piece;
   json::AppendQuoted(text, &piece);
-  writer.Write(Sse(head + R"([{"index":0,"delta":{"content":)" + piece + R"(},"finish_reason":null}])" + tail));
+  writer.Write(Sse(head + R"([{"index":0,"delta":{"content":)" + piece +
+                   R"(},"finish_reason":null}])" + tail));
   if (model == "truncate") return;  // dropping the writer mid-stream cuts the connection
   writer.Write(Sse(head + R"([{"index":0,"delta":{},"finish_reason":"stop"}])" + tail));
   if (usage) {
-    writer.Write(Sse(head + R"([],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}})"));
+    writer.Write(
+        Sse(head + R"([],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}})"));
   }
   writer.Write(Sse("[DONE]"));
   writer.Finish();

@@ -1,5 +1,6 @@
-// Test fixture pieces for the gateway: a deterministic fake provider (a C++ HttpHandler behind a real
-// HttpServer), a store that always fails (for fail-open tests), and a client built on UpstreamClient.
+// Test fixture pieces for the gateway: a deterministic fake provider (a C++ HttpHandler behind a
+// real HttpServer), a store that always fails (for fail-open tests), and a client built on
+// UpstreamClient.
 #pragma once
 
 #include <atomic>
@@ -19,8 +20,8 @@
 namespace deja::server::testing {
 
 // Answers chat completions and Anthropic messages like the providers do. The model name selects
-// behaviour: "gated" holds the answer until Release(); "error" answers 500; "truncate" streams without
-// finishing and drops the connection.
+// behaviour: "gated" holds the answer until Release(); "error" answers 500; "truncate" streams
+// without finishing and drops the connection.
 class FakeProvider : public HttpHandler {
  public:
   ~FakeProvider() override;

@@ -5,8 +5,9 @@
 namespace deja::server {
 namespace {
 
-constexpr Route kAllRoutes[] = {Route::kOther,     Route::kChatCompletions, Route::kCompletions,
-                                Route::kEmbeddings, Route::kResponses,      Route::kAnthropicMessages};
+constexpr Route kAllRoutes[] = {Route::kOther,       Route::kChatCompletions,
+                                Route::kCompletions, Route::kEmbeddings,
+                                Route::kResponses,   Route::kAnthropicMessages};
 
 std::string_view RouteLabel(Route r) {
   std::string_view p = RoutePath(r);
@@ -25,26 +26,40 @@ void AppendDouble(double v, std::string* out) {
 
 std::string_view OutcomeName(Outcome o) {
   switch (o) {
-    case Outcome::kHit: return "hit";
-    case Outcome::kMiss: return "miss";
-    case Outcome::kBypass: return "bypass";
-    case Outcome::kRefresh: return "refresh";
-    case Outcome::kError: return "error";
-    case Outcome::kRejected: return "rejected";
-    case Outcome::kProxied: return "proxied";
-    case Outcome::kCount: break;
+    case Outcome::kHit:
+      return "hit";
+    case Outcome::kMiss:
+      return "miss";
+    case Outcome::kBypass:
+      return "bypass";
+    case Outcome::kRefresh:
+      return "refresh";
+    case Outcome::kError:
+      return "error";
+    case Outcome::kRejected:
+      return "rejected";
+    case Outcome::kProxied:
+      return "proxied";
+    case Outcome::kCount:
+      break;
   }
   return "unknown";
 }
 
 std::string_view ErrorKindName(ErrorKind k) {
   switch (k) {
-    case ErrorKind::kStore: return "store";
-    case ErrorKind::kKey: return "key";
-    case ErrorKind::kUpstream: return "upstream";
-    case ErrorKind::kSingleFlightWait: return "single_flight_wait";
-    case ErrorKind::kConversion: return "conversion";
-    case ErrorKind::kCount: break;
+    case ErrorKind::kStore:
+      return "store";
+    case ErrorKind::kKey:
+      return "key";
+    case ErrorKind::kUpstream:
+      return "upstream";
+    case ErrorKind::kSingleFlightWait:
+      return "single_flight_wait";
+    case ErrorKind::kConversion:
+      return "conversion";
+    case ErrorKind::kCount:
+      break;
   }
   return "unknown";
 }

@@ -1,7 +1,7 @@
 // Gateway metrics, rendered in the Prometheus text format at GET /metrics.
 //
-// Thread safety: every method may be called concurrently; all updates are relaxed atomics (no locks on
-// the request path).
+// Thread safety: every method may be called concurrently; all updates are relaxed atomics (no locks
+// on the request path).
 #pragma once
 
 #include <array>
@@ -21,11 +21,11 @@ enum class Outcome { kHit, kMiss, kBypass, kRefresh, kError, kRejected, kProxied
 std::string_view OutcomeName(Outcome o);  // "hit", "miss", …
 
 enum class ErrorKind {
-  kStore,           // the store failed; the request was forwarded (fail open)
-  kKey,             // normalization/keying failed; forwarded
-  kUpstream,        // upstream unreachable or timed out
+  kStore,             // the store failed; the request was forwarded (fail open)
+  kKey,               // normalization/keying failed; forwarded
+  kUpstream,          // upstream unreachable or timed out
   kSingleFlightWait,  // a follower gave up waiting for its leader
-  kConversion,      // a stored answer could not be converted to the asked form
+  kConversion,        // a stored answer could not be converted to the asked form
   kCount
 };
 std::string_view ErrorKindName(ErrorKind k);
@@ -34,8 +34,8 @@ std::string_view ErrorKindName(ErrorKind k);
 class LatencyHistogram {
  public:
   static constexpr std::array<int64_t, 16> kBoundsUs = {
-      50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000,
-      5000000, 30000000, 120000000};
+      50,    100,   250,    500,    1000,    2500,    5000,     10000,
+      25000, 50000, 100000, 250000, 1000000, 5000000, 30000000, 120000000};
   void Observe(int64_t micros);
   void Render(std::string_view name, std::string_view labels, std::string* out) const;
 

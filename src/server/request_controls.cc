@@ -74,10 +74,19 @@ StatusOr<RequestControls> ParseRequestControls(const Headers& headers) {
 
 bool IsConsumedRequestHeader(std::string_view name) {
   if (name.size() >= 7 && HeaderNameEquals(name.substr(0, 7), "x-deja-")) return true;
-  static constexpr std::string_view kConsumed[] = {
-      "cache-control", "connection", "keep-alive",     "proxy-connection", "transfer-encoding",
-      "te",            "trailer",    "upgrade",        "proxy-authorization", "host",
-      "content-length", "accept-encoding", "expect"};
+  static constexpr std::string_view kConsumed[] = {"cache-control",
+                                                   "connection",
+                                                   "keep-alive",
+                                                   "proxy-connection",
+                                                   "transfer-encoding",
+                                                   "te",
+                                                   "trailer",
+                                                   "upgrade",
+                                                   "proxy-authorization",
+                                                   "host",
+                                                   "content-length",
+                                                   "accept-encoding",
+                                                   "expect"};
   for (std::string_view c : kConsumed) {
     if (HeaderNameEquals(name, c)) return true;
   }

@@ -1,9 +1,9 @@
 // Single flight: concurrent identical misses make one upstream call.
 //
-// The first request for a key becomes the leader and calls upstream; later ones (followers) join its
-// Flight. A streaming leader publishes events as they arrive, so streaming followers fan out live; the
-// others wait for the finished answer. When the leader fails (upstream error, truncated stream, client
-// abort) its followers are released to go upstream themselves.
+// The first request for a key becomes the leader and calls upstream; later ones (followers) join
+// its Flight. A streaming leader publishes events as they arrive, so streaming followers fan out
+// live; the others wait for the finished answer. When the leader fails (upstream error, truncated
+// stream, client abort) its followers are released to go upstream themselves.
 //
 // Thread safety: all methods are safe to call concurrently.
 #pragma once
@@ -33,7 +33,8 @@ class Flight {
   // Appends new events to *out and advances *next. Returns the state at return time.
   State WaitEvents(size_t* next, std::vector<StreamEvent>* out,
                    std::chrono::steady_clock::time_point deadline);
-  // Follower: waits for the end; the response when it succeeded, nullopt when it failed or timed out
+  // Follower: waits for the end; the response when it succeeded, nullopt when it failed or timed
+  // out
   // (`*timed_out` tells which).
   std::optional<CachedResponse> WaitResult(std::chrono::steady_clock::time_point deadline,
                                            bool* timed_out);

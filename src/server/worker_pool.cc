@@ -30,6 +30,11 @@ size_t WorkerPool::queued() const {
   return tasks_.size();
 }
 
+void WorkerPool::WaitIdle() {
+  std::unique_lock<std::mutex> lock(mu_);
+  idle_cv_.wait(lock, [this] { return running_ == 0 && tasks_.empty(); });
+}
+
 void WorkerPool::Run() {
   while (true) {
     std::function<void()> task;
@@ -39,8 +44,12 @@ void WorkerPool::Run() {
       if (tasks_.empty()) return;  // stopping and drained
       task = std::move(tasks_.front());
       tasks_.pop_front();
+      ++running_;
     }
     task();
+    task = nullptr;  // release what the task captured before reporting idle
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--running_ == 0 && tasks_.empty()) idle_cv_.notify_all();
   }
 }
 
