@@ -101,6 +101,9 @@ void HashChunksSse41(const uint8_t* in, size_t n, const uint32_t key[8], uint64_
                      uint8_t flags, uint32_t* out);
 void HashChunksAvx2(const uint8_t* in, size_t n, const uint32_t key[8], uint64_t counter,
                     uint8_t flags, uint32_t* out);
+// Three or four chunks as row-wise compressions, two states per 256-bit register (AVX2).
+void HashChunksAvx2Rows(const uint8_t* in, size_t n, const uint32_t key[8], uint64_t counter,
+                        uint8_t flags, uint32_t* out);
 // Exactly two chunks, as two interleaved row-wise compressions (SSE4.1).
 void HashTwoChunksSse41(const uint8_t* in, const uint32_t key[8], uint64_t counter, uint8_t flags,
                         uint32_t* out);

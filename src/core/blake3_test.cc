@@ -365,6 +365,15 @@ TEST(Blake3Test, ChunkKernelsAgreeWithPortable) {
                                 want.data());
     blake3_internal::HashTwoChunksSse41(in, blake3_internal::kIv, 0xFFFFFFFF, 0, got.data());
     EXPECT_EQ(got, want) << "two interleaved chunks";
+    if (b == Backend::kAvx2) {
+      for (size_t n = 3; n <= 4; ++n) {
+        std::vector<uint32_t> w(8 * n), g(8 * n);
+        blake3_internal::HashChunks(Backend::kPortable, in, n, blake3_internal::kIv, 0xFFFFFFFE, 0,
+                                    w.data());
+        blake3_internal::HashChunksAvx2Rows(in, n, blake3_internal::kIv, 0xFFFFFFFE, 0, g.data());
+        EXPECT_EQ(g, w) << "avx2 rows, n=" << n;
+      }
+    }
 #endif
   }
 }
@@ -399,6 +408,28 @@ TEST(Blake3Test, FinalizeIsRepeatableAndUpdateContinues) {
     EXPECT_EQ(first, Blake3Hash(std::string_view(input).substr(0, split)));
     h.Update(std::string_view(input).substr(split));
     EXPECT_EQ(h.Finalize(), Blake3Hash(input)) << "split=" << split;
+  }
+}
+
+TEST(Blake3Test, CopiesContinueIndependently) {
+  const std::string input = VectorInput(40000);
+  const std::string_view in(input);
+  // Mid-stream at several tree shapes: inside the first chunk, on a chunk boundary with pushed
+  // subtrees, and with a deep stack.
+  for (size_t split : {size_t{10}, size_t{3072}, size_t{31 * 1024 + 5}}) {
+    Blake3 original = Blake3::DeriveKey("copy test");
+    original.Update(in.substr(0, split));
+    Blake3 copy(original);
+    Blake3 assigned;
+    assigned = original;
+    original.Update("diverge");
+    copy.Update(in.substr(split));
+    assigned.Update(in.substr(split));
+    Blake3 straight = Blake3::DeriveKey("copy test");
+    straight.Update(in);
+    EXPECT_EQ(copy.Finalize(), straight.Finalize()) << "split=" << split;
+    EXPECT_EQ(assigned.Finalize(), straight.Finalize()) << "split=" << split;
+    EXPECT_NE(original.Finalize(), straight.Finalize());
   }
 }
 

@@ -165,15 +165,23 @@ inline uint32_t BlockFlags(uint8_t flags, size_t i) {
 // ---- Single-block compression with the state as four row vectors. ----
 
 // Lane i of the result is m[s[a]], m[s[b]], m[s[c]], m[s[d]] for the round's schedule s.
-template <int R, int A, int B, int C, int D>
-DEJA_SSE41 __m128i Gather(const uint32_t m[16]) {
+// Lane i of the result is message word s[A], s[B], s[C], s[D] for the round's schedule s. The
+// words are read straight from memory (a word array or the raw little-endian block): GCC -O3 would
+// otherwise keep a loaded block in vector registers and extract the words one by one, at twice
+// the cost.
+inline uint32_t MessageWord(const uint32_t* m, int i) { return m[i]; }
+inline uint32_t MessageWord(const uint8_t* block, int i) { return LoadLe32(block + 4 * i); }
+
+template <int R, int A, int B, int C, int D, typename M>
+DEJA_SSE41 __m128i Gather(M m) {
   constexpr const std::array<uint8_t, 16>& s = kSchedule[R];
-  return _mm_setr_epi32(static_cast<int>(m[s[A]]), static_cast<int>(m[s[B]]),
-                        static_cast<int>(m[s[C]]), static_cast<int>(m[s[D]]));
+  return _mm_setr_epi32(
+      static_cast<int>(MessageWord(m, s[A])), static_cast<int>(MessageWord(m, s[B])),
+      static_cast<int>(MessageWord(m, s[C])), static_cast<int>(MessageWord(m, s[D])));
 }
 
-template <int R>
-DEJA_SSE41 void RowRound(__m128i& r0, __m128i& r1, __m128i& r2, __m128i& r3, const uint32_t m[16]) {
+template <int R, typename M>
+DEJA_SSE41 void RowRound(__m128i& r0, __m128i& r1, __m128i& r2, __m128i& r3, M m) {
   // Columns: lane i runs G on (v[i], v[4+i], v[8+i], v[12+i]).
   G(r0, r1, r2, r3, Gather<R, 0, 2, 4, 6>(m), Gather<R, 1, 3, 5, 7>(m));
   // Diagonals: rotating rows 1..3 left by 1..3 lanes lines up (v[i], v[4+(i+1)%4], ...).
@@ -184,6 +192,47 @@ DEJA_SSE41 void RowRound(__m128i& r0, __m128i& r1, __m128i& r2, __m128i& r3, con
   r1 = _mm_shuffle_epi32(r1, _MM_SHUFFLE(2, 1, 0, 3));
   r2 = _mm_shuffle_epi32(r2, _MM_SHUFFLE(1, 0, 3, 2));
   r3 = _mm_shuffle_epi32(r3, _MM_SHUFFLE(0, 3, 2, 1));
+}
+
+// Row-wise rounds on 256-bit rows that hold two independent states, one per 128-bit half (AVX2
+// shuffles work within halves, so the diagonal rotations are the same as for one state).
+// The message words one G step of two blocks needs, as x = [a's x words | b's x words] and
+// y = [a's y words | b's y words], from the blocks held as low (words 0-7) and high (8-15) halves.
+// kFirst is the first of the eight schedule positions used (0 for columns, 8 for diagonals). Built
+// with permutes whose index vectors and blend masks come from the schedule at compile time.
+template <int R, int kFirst>
+DEJA_AVX2 void Messages2(__m256i a_lo, __m256i a_hi, __m256i b_lo, __m256i b_hi, __m256i& x,
+                         __m256i& y) {
+  constexpr const std::array<uint8_t, 16>& s = kSchedule[R];
+  // Lanes 0-3: x words (positions kFirst, +2, +4, +6); lanes 4-7: y words (+1, +3, +5, +7).
+  constexpr int w[8] = {s[kFirst],     s[kFirst + 2], s[kFirst + 4], s[kFirst + 6],
+                        s[kFirst + 1], s[kFirst + 3], s[kFirst + 5], s[kFirst + 7]};
+  constexpr int kHighMask = (w[0] >= 8) | (w[1] >= 8) << 1 | (w[2] >= 8) << 2 | (w[3] >= 8) << 3 |
+                            (w[4] >= 8) << 4 | (w[5] >= 8) << 5 | (w[6] >= 8) << 6 |
+                            (w[7] >= 8) << 7;
+  const __m256i idx = _mm256_setr_epi32(w[0] & 7, w[1] & 7, w[2] & 7, w[3] & 7, w[4] & 7, w[5] & 7,
+                                        w[6] & 7, w[7] & 7);
+  const __m256i ta = _mm256_blend_epi32(_mm256_permutevar8x32_epi32(a_lo, idx),
+                                        _mm256_permutevar8x32_epi32(a_hi, idx), kHighMask);
+  const __m256i tb = _mm256_blend_epi32(_mm256_permutevar8x32_epi32(b_lo, idx),
+                                        _mm256_permutevar8x32_epi32(b_hi, idx), kHighMask);
+  x = _mm256_permute2x128_si256(ta, tb, 0x20);
+  y = _mm256_permute2x128_si256(ta, tb, 0x31);
+}
+
+template <int R>
+DEJA_AVX2 void RowRound2(__m256i& r0, __m256i& r1, __m256i& r2, __m256i& r3, const __m256i m[4]) {
+  __m256i x, y;
+  Messages2<R, 0>(m[0], m[1], m[2], m[3], x, y);
+  G(r0, r1, r2, r3, x, y);
+  r1 = _mm256_shuffle_epi32(r1, _MM_SHUFFLE(0, 3, 2, 1));
+  r2 = _mm256_shuffle_epi32(r2, _MM_SHUFFLE(1, 0, 3, 2));
+  r3 = _mm256_shuffle_epi32(r3, _MM_SHUFFLE(2, 1, 0, 3));
+  Messages2<R, 8>(m[0], m[1], m[2], m[3], x, y);
+  G(r0, r1, r2, r3, x, y);
+  r1 = _mm256_shuffle_epi32(r1, _MM_SHUFFLE(2, 1, 0, 3));
+  r2 = _mm256_shuffle_epi32(r2, _MM_SHUFFLE(1, 0, 3, 2));
+  r3 = _mm256_shuffle_epi32(r3, _MM_SHUFFLE(0, 3, 2, 1));
 }
 
 }  // namespace
@@ -222,9 +271,8 @@ __attribute__((target("sse4.1"))) void HashTwoChunksSse41(const uint8_t* in, con
   __m128i b1 = a1;
   const uint8_t* in_b = in + kChunkLen;
   for (size_t blk = 0; blk < kBlocksPerChunk; ++blk) {
-    uint32_t ma[16], mb[16];
-    LoadBlockWords(in + blk * kBlockLen, ma);
-    LoadBlockWords(in_b + blk * kBlockLen, mb);
+    const uint8_t* ma = in + blk * kBlockLen;
+    const uint8_t* mb = in_b + blk * kBlockLen;
     const int f = static_cast<int>(BlockFlags(flags, blk));
     __m128i a2 = iv;
     __m128i a3 = _mm_setr_epi32(static_cast<int>(counter), static_cast<int>(counter >> 32),
@@ -377,6 +425,71 @@ __attribute__((target("avx2"))) void HashChunksAvx2(const uint8_t* in, size_t n,
   for (size_t j = 0; j < n; ++j) {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8 * j), h[j]);
   }
+}
+
+__attribute__((target("avx2"))) void HashChunksAvx2Rows(const uint8_t* in, size_t n,
+                                                        const uint32_t key[8], uint64_t counter,
+                                                        uint8_t flags, uint32_t* out) {
+  // Chunks 0 and 1 share one set of 256-bit rows (p), chunks 2 and 3 another (q); the two sets are
+  // interleaved round by round like HashTwoChunksSse41. With three chunks the fourth state re-reads
+  // chunk 2 (never past the caller's buffer) and its output is dropped.
+  const uint8_t* chunk[4] = {in, in + kChunkLen, in + 2 * kChunkLen,
+                             in + (n == 4 ? 3 : 2) * kChunkLen};
+  const __m256i iv = _mm256_setr_epi32(static_cast<int>(kIv[0]), static_cast<int>(kIv[1]),
+                                       static_cast<int>(kIv[2]), static_cast<int>(kIv[3]),
+                                       static_cast<int>(kIv[0]), static_cast<int>(kIv[1]),
+                                       static_cast<int>(kIv[2]), static_cast<int>(kIv[3]));
+  const __m256i k0 =
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(key)));
+  const __m256i k1 =
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(key + 4)));
+  __m256i p0 = k0, p1 = k1, q0 = k0, q1 = k1;
+  for (size_t blk = 0; blk < kBlocksPerChunk; ++blk) {
+    // mp: chunk 0 words 0-7, 8-15, chunk 1 words 0-7, 8-15; mq: the same for chunks 2 and 3.
+    __m256i mp[4], mq[4];
+    for (int h = 0; h < 4; ++h) {
+      const size_t offset = blk * kBlockLen + (h % 2) * 32;
+      mp[h] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(chunk[h / 2] + offset));
+      mq[h] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(chunk[2 + h / 2] + offset));
+    }
+    const int f = static_cast<int>(BlockFlags(flags, blk));
+    const int len = static_cast<int>(kBlockLen);
+    __m256i p2 = iv;
+    __m256i p3 = _mm256_setr_epi32(static_cast<int>(counter), static_cast<int>(counter >> 32), len,
+                                   f, static_cast<int>(counter + 1),
+                                   static_cast<int>((counter + 1) >> 32), len, f);
+    __m256i q2 = iv;
+    __m256i q3 = _mm256_setr_epi32(
+        static_cast<int>(counter + 2), static_cast<int>((counter + 2) >> 32), len, f,
+        static_cast<int>(counter + 3), static_cast<int>((counter + 3) >> 32), len, f);
+    RowRound2<0>(p0, p1, p2, p3, mp);
+    RowRound2<0>(q0, q1, q2, q3, mq);
+    RowRound2<1>(p0, p1, p2, p3, mp);
+    RowRound2<1>(q0, q1, q2, q3, mq);
+    RowRound2<2>(p0, p1, p2, p3, mp);
+    RowRound2<2>(q0, q1, q2, q3, mq);
+    RowRound2<3>(p0, p1, p2, p3, mp);
+    RowRound2<3>(q0, q1, q2, q3, mq);
+    RowRound2<4>(p0, p1, p2, p3, mp);
+    RowRound2<4>(q0, q1, q2, q3, mq);
+    RowRound2<5>(p0, p1, p2, p3, mp);
+    RowRound2<5>(q0, q1, q2, q3, mq);
+    RowRound2<6>(p0, p1, p2, p3, mp);
+    RowRound2<6>(q0, q1, q2, q3, mq);
+    p0 = Xor(p0, p2);
+    p1 = Xor(p1, p3);
+    q0 = Xor(q0, q2);
+    q1 = Xor(q1, q3);
+  }
+  // Row 0 holds words 0-3 of two chaining values, row 1 words 4-7.
+  const __m256i ra = _mm256_permute2x128_si256(p0, p1, 0x20);  // chunk 0: words 0-7
+  const __m256i rb = _mm256_permute2x128_si256(p0, p1, 0x31);  // chunk 1
+  const __m256i rc = _mm256_permute2x128_si256(q0, q1, 0x20);
+  const __m256i rd = _mm256_permute2x128_si256(q0, q1, 0x31);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), ra);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8), rb);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 16), rc);
+  if (n == 4) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 24), rd);
 }
 
 }  // namespace deja::blake3_internal
