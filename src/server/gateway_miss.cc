@@ -15,6 +15,9 @@
 namespace deja::server {
 namespace {
 
+// Largest answer deja reads from upstream for a cached route; larger ones are refused with 502.
+constexpr size_t kMaxUpstreamAnswerBytes = size_t{256} << 20;
+
 bool IsResponseHopHeader(std::string_view name) {
   static constexpr std::string_view kHop[] = {
       "connection", "keep-alive", "transfer-encoding", "content-length",
@@ -167,6 +170,7 @@ std::optional<CachedResponse> Gateway::Forward(Call& c, Flight* flight) {
   bool is_stream = false;
   bool started = false;
   bool client_gone = false;
+  bool too_large = false;
   std::string content_type;
   Headers response_headers;
   std::string buffered;
@@ -190,7 +194,13 @@ std::optional<CachedResponse> Gateway::Forward(Call& c, Flight* flight) {
     }
     return true;
   };
+  size_t received = 0;
   auto on_data = [&](std::string_view chunk) {
+    received += chunk.size();
+    if (received > kMaxUpstreamAnswerBytes) {
+      too_large = true;
+      return false;  // bounds memory (buffered bodies, SSE lines) for a runaway upstream
+    }
     if (!is_stream) {
       buffered.append(chunk);
       return true;
@@ -235,9 +245,12 @@ std::optional<CachedResponse> Gateway::Forward(Call& c, Flight* flight) {
     if (!is_stream) {
       Headers headers = {{"Content-Type", "application/json"},
                          {"X-Deja-Cache", std::string(c.cache_header)}};
-      c.writer->Send(502, std::move(headers),
-                     ErrorBody(c.provider, 502, "the upstream answer broke off: " + sent.message(),
-                               "upstream_truncated"));
+      c.writer->Send(
+          502, std::move(headers),
+          too_large ? ErrorBody(c.provider, 502, "the upstream answer exceeds 256 MiB",
+                                "upstream_too_large")
+                    : ErrorBody(c.provider, 502, "the upstream answer broke off: " + sent.message(),
+                                "upstream_truncated"));
     }
     // A broken stream is left unfinished: the writer closes the connection so the client sees a
     // truncated answer, exactly as if it had called the provider directly.
@@ -246,27 +259,32 @@ std::optional<CachedResponse> Gateway::Forward(Call& c, Flight* flight) {
   }
 
   const bool storable = c.keyed && !c.controls.no_store && status >= 200 && status < 300;
+  // A refresh replaces an entry a repeat would otherwise still find, so it is written before the
+  // client sees the end of its answer (read-your-writes). A plain miss answers first and writes
+  // after: an immediate repeat joins its still-registered flight instead.
+  const bool store_first = c.outcome == Outcome::kRefresh;
   std::optional<CachedResponse> result;
   if (is_stream) {
-    c.writer->Finish();
     if (storable && ClassifyStream(c.route, events) == StreamEnd::kClean) {
       result.emplace();
       result->status = status;
       result->content_type = content_type;
       result->streamed = true;
       result->events = std::move(events);
+      if (store_first) StoreAnswer(c, *result);
     }
-  } else if (storable) {
-    result.emplace();
-    result->status = status;
-    result->content_type = content_type.empty() ? "application/json" : content_type;
-    result->body = buffered;
-    c.writer->Send(status, std::move(response_headers), std::move(buffered));
+    c.writer->Finish();
   } else {
+    if (storable) {
+      result.emplace();
+      result->status = status;
+      result->content_type = content_type.empty() ? "application/json" : content_type;
+      result->body = buffered;
+      if (store_first) StoreAnswer(c, *result);
+    }
     c.writer->Send(status, std::move(response_headers), std::move(buffered));
   }
-  // The client has its answer; the durable write happens after, off its latency.
-  if (result) StoreAnswer(c, *result);
+  if (result && !store_first) StoreAnswer(c, *result);
   Finish(c, status, c.outcome);
   return result;
 }
