@@ -94,22 +94,37 @@ void CompressXofPortable(const uint32_t cv[8], const uint32_t m[16], uint32_t bl
 void HashChunks(Backend b, const uint8_t* in, size_t n, const uint32_t key[8], uint64_t counter,
                 uint8_t flags, uint32_t* out);
 
+// Like HashChunks for `n` whole chunks, plus the first `tail_blocks` (1..15) blocks of the chunk
+// after them, all in one kernel call, when the backend has a kernel that runs them side by side
+// cheaply. Writes n + 1 chaining values (the last one the partial chunk's running value) and
+// returns true; returns false having done nothing otherwise.
+bool HashChunksWithTail(Backend b, const uint8_t* in, size_t n, size_t tail_blocks,
+                        const uint32_t key[8], uint64_t counter, uint8_t flags, uint32_t* out);
+
 #if defined(__x86_64__)
 // SIMD kernels (blake3_x86.cc); callers must check BackendSupported first.
-// Chunks are processed one per vector lane: n in [1, 4] for SSE4.1 and [1, 8] for AVX2.
+// Transposed kernels, one chunk per vector lane: n in [1, 4] for SSE4.1 and [1, 8] for AVX2.
 void HashChunksSse41(const uint8_t* in, size_t n, const uint32_t key[8], uint64_t counter,
                      uint8_t flags, uint32_t* out);
 void HashChunksAvx2(const uint8_t* in, size_t n, const uint32_t key[8], uint64_t counter,
                     uint8_t flags, uint32_t* out);
-// Three or four chunks as row-wise compressions, two states per 256-bit register (AVX2).
-void HashChunksAvx2Rows(const uint8_t* in, size_t n, const uint32_t key[8], uint64_t counter,
+// Three or four chunks as row-wise compressions, two states per 256-bit register (AVX2). The last
+// of the `n` chunks may be partial: only its first `last_blocks` (1..16) blocks are read and
+// compressed (CHUNK_END only if it has all 16), and its 8 output words are then its running
+// chaining value.
+void HashChunksAvx2Rows(const uint8_t* in, size_t n, size_t last_blocks, const uint32_t key[8],
+                        uint64_t counter, uint8_t flags, uint32_t* out);
+// Two chunks as two interleaved row-wise compressions (SSE4.1). The second may be partial, as for
+// HashChunksAvx2Rows: `blocks_b` (1..16) blocks.
+void HashTwoChunksSse41(const uint8_t* in, size_t blocks_b, const uint32_t key[8], uint64_t counter,
                         uint8_t flags, uint32_t* out);
-// Exactly two chunks, as two interleaved row-wise compressions (SSE4.1).
-void HashTwoChunksSse41(const uint8_t* in, const uint32_t key[8], uint64_t counter, uint8_t flags,
-                        uint32_t* out);
 // One compression, holding the state as four rows of a 4x4 matrix in SSE registers.
 void CompressInPlaceSse41(uint32_t cv[8], const uint32_t m[16], uint32_t block_len,
                           uint64_t counter, uint32_t flags);
+// `n` consecutive full blocks of one chunk (little-endian bytes), chained through `cv`. The first
+// block gets CHUNK_START if `chunk_start`, the last CHUNK_END if `chunk_end`.
+void CompressBlocksSse41(uint32_t cv[8], const uint8_t* blocks, size_t n, uint64_t counter,
+                         uint32_t flags, bool chunk_start, bool chunk_end);
 #endif
 
 // Test hook: lets tests run a hasher on a backend other than the best one.

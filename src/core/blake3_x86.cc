@@ -1,17 +1,23 @@
-// BLAKE3 SIMD kernels for x86-64: SSE4.1 (4 chunks at once, and a single-block compression) and
-// AVX2 (8 chunks at once).
+// BLAKE3 SIMD kernels for x86-64 (SSE4.1 and AVX2).
 //
 // Each function carries its own target attribute instead of the file being built with -mavx2, so
 // the rest of the binary stays baseline x86-64 and blake3.cc picks a kernel at run time
 // (__builtin_cpu_supports). Nothing here may be called on a CPU without the named extension.
 //
-// The many-chunk kernels are "transposed": vector register i holds state word i of every lane (one
-// chunk per lane), so the compression function is the scalar one with each 32-bit operation
-// widened; the message blocks are transposed on load and the chaining values transposed back at the
-// end.
+// Two layouts:
+//  - Row-wise: one state as four 128-bit rows; G runs on the four columns at once, then (after
+//    rotating rows 1-3) on the four diagonals. One compression is bound by the latency of G's
+//    dependency chain, not by throughput, so the kernels for two to four chunks interleave
+//    independent row-wise states (two per 256-bit register with AVX2) to fill the idle ports.
+//  - Transposed ("many lanes"): vector register i holds state word i of every lane (one chunk per
+//    lane), so the compression function is the scalar one with each 32-bit operation widened; the
+//    message blocks are transposed on load and the chaining values transposed back at the end. Used
+//    for 3-4 chunks without AVX2 (SSE4.1, 4 lanes) and from 5 chunks with AVX2 (8 lanes).
 #if defined(__x86_64__)
 
 #include <immintrin.h>
+
+#include <algorithm>
 
 #include "core/blake3_impl.h"
 
@@ -164,7 +170,6 @@ inline uint32_t BlockFlags(uint8_t flags, size_t i) {
 
 // ---- Single-block compression with the state as four row vectors. ----
 
-// Lane i of the result is m[s[a]], m[s[b]], m[s[c]], m[s[d]] for the round's schedule s.
 // Lane i of the result is message word s[A], s[B], s[C], s[D] for the round's schedule s. The
 // words are read straight from memory (a word array or the raw little-endian block): GCC -O3 would
 // otherwise keep a loaded block in vector registers and extract the words one by one, at twice
@@ -194,8 +199,6 @@ DEJA_SSE41 void RowRound(__m128i& r0, __m128i& r1, __m128i& r2, __m128i& r3, M m
   r3 = _mm_shuffle_epi32(r3, _MM_SHUFFLE(0, 3, 2, 1));
 }
 
-// Row-wise rounds on 256-bit rows that hold two independent states, one per 128-bit half (AVX2
-// shuffles work within halves, so the diagonal rotations are the same as for one state).
 // The message words one G step of two blocks needs, as x = [a's x words | b's x words] and
 // y = [a's y words | b's y words], from the blocks held as low (words 0-7) and high (8-15) halves.
 // kFirst is the first of the eight schedule positions used (0 for columns, 8 for diagonals). Built
@@ -220,6 +223,8 @@ DEJA_AVX2 void Messages2(__m256i a_lo, __m256i a_hi, __m256i b_lo, __m256i b_hi,
   y = _mm256_permute2x128_si256(ta, tb, 0x31);
 }
 
+// A row-wise round on 256-bit rows that hold two independent states, one per 128-bit half (AVX2
+// shuffles work within halves, so the diagonal rotations are the same as for one state).
 template <int R>
 DEJA_AVX2 void RowRound2(__m256i& r0, __m256i& r1, __m256i& r2, __m256i& r3, const __m256i m[4]) {
   __m256i x, y;
@@ -257,9 +262,41 @@ __attribute__((target("sse4.1"))) void CompressInPlaceSse41(uint32_t cv[8], cons
   _mm_storeu_si128(reinterpret_cast<__m128i*>(cv + 4), Xor(r1, r3));
 }
 
-__attribute__((target("sse4.1"))) void HashTwoChunksSse41(const uint8_t* in, const uint32_t key[8],
-                                                          uint64_t counter, uint8_t flags,
-                                                          uint32_t* out) {
+__attribute__((target("sse4.1"))) void CompressBlocksSse41(uint32_t cv[8], const uint8_t* blocks,
+                                                           size_t n, uint64_t counter,
+                                                           uint32_t flags, bool chunk_start,
+                                                           bool chunk_end) {
+  // The chaining value stays in registers from block to block: going through memory between
+  // compressions puts a store-to-load round trip on the critical path (~10% slower with GCC).
+  __m128i r0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(cv));
+  __m128i r1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(cv + 4));
+  const __m128i iv = _mm_setr_epi32(static_cast<int>(kIv[0]), static_cast<int>(kIv[1]),
+                                    static_cast<int>(kIv[2]), static_cast<int>(kIv[3]));
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* m = blocks + i * kBlockLen;
+    uint32_t f = flags;
+    if (i == 0 && chunk_start) f |= kChunkStart;
+    if (i == n - 1 && chunk_end) f |= kChunkEnd;
+    __m128i r2 = iv;
+    __m128i r3 = _mm_setr_epi32(static_cast<int>(counter), static_cast<int>(counter >> 32),
+                                static_cast<int>(kBlockLen), static_cast<int>(f));
+    RowRound<0>(r0, r1, r2, r3, m);
+    RowRound<1>(r0, r1, r2, r3, m);
+    RowRound<2>(r0, r1, r2, r3, m);
+    RowRound<3>(r0, r1, r2, r3, m);
+    RowRound<4>(r0, r1, r2, r3, m);
+    RowRound<5>(r0, r1, r2, r3, m);
+    RowRound<6>(r0, r1, r2, r3, m);
+    r0 = Xor(r0, r2);
+    r1 = Xor(r1, r3);
+  }
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(cv), r0);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(cv + 4), r1);
+}
+
+__attribute__((target("sse4.1"))) void HashTwoChunksSse41(const uint8_t* in, size_t blocks_b,
+                                                          const uint32_t key[8], uint64_t counter,
+                                                          uint8_t flags, uint32_t* out) {
   // Two independent row-wise compressions, interleaved round by round. One alone is bound by the
   // latency of G's dependency chain and leaves most execution ports idle; the second chain fills
   // them, so two chunks cost little more than one. Both states fit in registers (no spills).
@@ -270,9 +307,12 @@ __attribute__((target("sse4.1"))) void HashTwoChunksSse41(const uint8_t* in, con
   __m128i b0 = a0;
   __m128i b1 = a1;
   const uint8_t* in_b = in + kChunkLen;
-  for (size_t blk = 0; blk < kBlocksPerChunk; ++blk) {
+  size_t blk = 0;
+  for (; blk < blocks_b; ++blk) {
     const uint8_t* ma = in + blk * kBlockLen;
     const uint8_t* mb = in_b + blk * kBlockLen;
+    // Chunk b's blocks get the same flags: CHUNK_END only on block 15, which it reaches only when
+    // it is a whole chunk.
     const int f = static_cast<int>(BlockFlags(flags, blk));
     __m128i a2 = iv;
     __m128i a3 = _mm_setr_epi32(static_cast<int>(counter), static_cast<int>(counter >> 32),
@@ -300,10 +340,15 @@ __attribute__((target("sse4.1"))) void HashTwoChunksSse41(const uint8_t* in, con
     b0 = Xor(b0, b2);
     b1 = Xor(b1, b3);
   }
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), a0);
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 4), a1);
   _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 8), b0);
   _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 12), b1);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), a0);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 4), a1);
+  // Chunk a alone for the blocks chunk b does not have.
+  if (blk < kBlocksPerChunk) {
+    CompressBlocksSse41(out, in + blk * kBlockLen, kBlocksPerChunk - blk, counter, flags,
+                        /*chunk_start=*/blk == 0, /*chunk_end=*/true);
+  }
 }
 
 __attribute__((target("sse4.1"))) void HashChunksSse41(const uint8_t* in, size_t n,
@@ -428,13 +473,19 @@ __attribute__((target("avx2"))) void HashChunksAvx2(const uint8_t* in, size_t n,
 }
 
 __attribute__((target("avx2"))) void HashChunksAvx2Rows(const uint8_t* in, size_t n,
-                                                        const uint32_t key[8], uint64_t counter,
-                                                        uint8_t flags, uint32_t* out) {
+                                                        size_t last_blocks, const uint32_t key[8],
+                                                        uint64_t counter, uint8_t flags,
+                                                        uint32_t* out) {
   // Chunks 0 and 1 share one set of 256-bit rows (p), chunks 2 and 3 another (q); the two sets are
-  // interleaved round by round like HashTwoChunksSse41. With three chunks the fourth state re-reads
-  // chunk 2 (never past the caller's buffer) and its output is dropped.
+  // interleaved round by round like HashTwoChunksSse41. With three chunks the fourth state repeats
+  // chunk 2 and its output is dropped. The last chunk (2 or 3, so always in q) may have only
+  // `last_blocks` blocks: its state is captured after its last one, and after that it re-reads
+  // that block, never reading past the caller's buffer, and computes nothing that is kept.
   const uint8_t* chunk[4] = {in, in + kChunkLen, in + 2 * kChunkLen,
                              in + (n == 4 ? 3 : 2) * kChunkLen};
+  const size_t blocks[4] = {kBlocksPerChunk, kBlocksPerChunk,
+                            n == 3 ? last_blocks : kBlocksPerChunk, last_blocks};
+  __m256i last0 = _mm256_setzero_si256(), last1 = _mm256_setzero_si256();
   const __m256i iv = _mm256_setr_epi32(static_cast<int>(kIv[0]), static_cast<int>(kIv[1]),
                                        static_cast<int>(kIv[2]), static_cast<int>(kIv[3]),
                                        static_cast<int>(kIv[0]), static_cast<int>(kIv[1]),
@@ -448,9 +499,12 @@ __attribute__((target("avx2"))) void HashChunksAvx2Rows(const uint8_t* in, size_
     // mp: chunk 0 words 0-7, 8-15, chunk 1 words 0-7, 8-15; mq: the same for chunks 2 and 3.
     __m256i mp[4], mq[4];
     for (int h = 0; h < 4; ++h) {
-      const size_t offset = blk * kBlockLen + (h % 2) * 32;
-      mp[h] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(chunk[h / 2] + offset));
-      mq[h] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(chunk[2 + h / 2] + offset));
+      const size_t half = (h % 2) * 32;
+      const size_t bp = blk, bq = std::min(blk, blocks[2 + h / 2] - 1);
+      mp[h] = _mm256_loadu_si256(
+          reinterpret_cast<const __m256i*>(chunk[h / 2] + bp * kBlockLen + half));
+      mq[h] = _mm256_loadu_si256(
+          reinterpret_cast<const __m256i*>(chunk[2 + h / 2] + bq * kBlockLen + half));
     }
     const int f = static_cast<int>(BlockFlags(flags, blk));
     const int len = static_cast<int>(kBlockLen);
@@ -480,6 +534,20 @@ __attribute__((target("avx2"))) void HashChunksAvx2Rows(const uint8_t* in, size_
     p1 = Xor(p1, p3);
     q0 = Xor(q0, q2);
     q1 = Xor(q1, q3);
+    if (blk + 1 == last_blocks) {
+      last0 = q0;
+      last1 = q1;
+    }
+  }
+  if (last_blocks < kBlocksPerChunk) {
+    // Put the partial chunk's captured state where its lane's results are read from.
+    if (n == 3) {
+      q0 = _mm256_blend_epi32(q0, last0, 0x0F);
+      q1 = _mm256_blend_epi32(q1, last1, 0x0F);
+    } else {
+      q0 = _mm256_blend_epi32(q0, last0, 0xF0);
+      q1 = _mm256_blend_epi32(q1, last1, 0xF0);
+    }
   }
   // Row 0 holds words 0-3 of two chaining values, row 1 words 4-7.
   const __m256i ra = _mm256_permute2x128_si256(p0, p1, 0x20);  // chunk 0: words 0-7
