@@ -1,0 +1,76 @@
+// FlatIndex: exact nearest-neighbour search by scanning every stored vector.
+//
+// Vectors are stored contiguously (slot-major), so a search is one linear pass of SIMD dot
+// products over memory; Remove moves the last vector into the freed slot (swap-remove), keeping
+// storage dense. Exact results make it the recall reference for HnswIndex, and for small
+// partitions (a few thousand vectors) a scan costs no more than a graph walk.
+//
+// With IndexOptions::compress the index also keeps a TurboQuant code of every vector
+// (turbo_quant.h) and a search scans the codes (estimated inner products, a fraction of the bytes),
+// then rescores the rerank_factor * k best candidates with the float vectors. With rerank = false
+// it keeps only the codes and returns estimated scores: far less memory, approximate results.
+//
+// Thread safety: safe for concurrent use (see VectorIndex): a std::shared_mutex is taken shared by
+// Search/size/MemoryBytes/Save and exclusive by Add/AddBatch/Remove.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "semantic/index_file.h"
+#include "semantic/turbo_quant.h"
+#include "semantic/vector_index.h"
+
+namespace deja {
+
+class FlatIndex final : public VectorIndex {
+ public:
+  // REQUIRES: options.Validate() is OK and options.kind == "flat".
+  static StatusOr<std::unique_ptr<FlatIndex>> Create(const IndexOptions& options);
+  // Reads the payload of a verified index file of kind kFlat.
+  static StatusOr<std::unique_ptr<FlatIndex>> Load(const IndexOptions& options,
+                                                   vindex::IndexFileReader& reader);
+
+  Status Add(uint64_t id, std::span<const float> vec) override;
+  Status Remove(uint64_t id) override;
+  StatusOr<std::vector<Hit>> Search(std::span<const float> query, size_t k) const override;
+  size_t size() const override;
+  int dimensions() const override { return dims_; }
+  Status Save(const std::string& path) const override;
+  size_t MemoryBytes() const override;
+
+  // Bytes of one vector's TurboQuant code (0 without compression).
+  size_t code_bytes() const { return tq_ ? tq_->code_bytes() : 0; }
+
+ private:
+  FlatIndex(const IndexOptions& options, std::optional<tq::TurboQuantizer> tq);
+  void AddLocked(uint64_t id, std::span<const float> vec);
+  std::vector<Hit> SearchExact(std::span<const float> query, size_t k) const;
+  std::vector<Hit> SearchCodes(std::span<const float> query, size_t k) const;
+
+  const int dims_;
+  const bool keep_floats_;  // false only for compress without rerank
+  const int rerank_factor_;
+  const std::optional<tq::TurboQuantizer> tq_;
+
+  mutable std::shared_mutex mu_;
+  std::vector<uint64_t> ids_;   // slot -> id
+  std::vector<float> vectors_;  // slot * dims_ ... : the floats (when keep_floats_)
+  std::vector<uint8_t> codes_;  // slot * code_bytes ... : TurboQuant codes (when tq_)
+  std::unordered_map<uint64_t, size_t> slots_;  // id -> slot
+};
+
+namespace vindex {
+// Checks a vector's length and that every value is finite (NaN would poison every comparison).
+Status CheckVector(std::span<const float> vec, int dims, const char* what);
+// Sorts hits best first (ties by id, so results are deterministic).
+void SortHits(std::vector<VectorIndex::Hit>& hits);
+}  // namespace vindex
+
+}  // namespace deja
