@@ -1,12 +1,12 @@
 // BLAKE3 hasher: the portable compression function, the chunk/tree logic and backend dispatch.
 // The SSE4.1 and AVX2 kernels live in blake3_x86.cc.
 //
-// Tree bookkeeping (section 5.1.2 of the specification): chunk chaining values go on a stack that
-// holds one entry per completed subtree, largest first. Merging is lazy: a new chunk's chaining
-// value is pushed without merging the subtrees it completes; they are merged only when a later
-// chunk arrives. That way the last chunk (or the last parent) never gets merged as a non-root node
-// before we know whether more input follows, and whole chunks can be hashed eagerly straight from
-// the caller's buffer, many at a time.
+// Tree bookkeeping (the specification's incremental "chaining value stack"): chunk chaining values
+// go on a stack that holds one entry per completed subtree, largest first. Merging is lazy: a new
+// chunk's chaining value is pushed without merging the subtrees it completes; they are merged only
+// when a later chunk arrives. That way the last chunk (or the last parent) never gets merged as a
+// non-root node before we know whether more input follows, and whole chunks can be hashed eagerly
+// straight from the caller's buffer, many at a time.
 #include "core/blake3.h"
 
 #include <algorithm>
@@ -116,7 +116,7 @@ void HashChunkSerial(Backend b, const uint8_t* chunk, const uint32_t key[8], uin
 }
 
 // The inputs of a node's last compression, kept unevaluated until we know whether the node is the
-// root (section 2.6): the root's compression gets the ROOT flag and may produce any output length.
+// root: the root's compression gets the ROOT flag and may produce any output length.
 struct Output {
   uint32_t cv[8];
   uint32_t block[16];
@@ -306,7 +306,7 @@ Blake3 Blake3::Keyed(const uint8_t key[kKeyLen]) {
 }
 
 Blake3 Blake3::DeriveKey(std::string_view context) {
-  // Section 2.3: the context string is hashed on its own into a context key, which then keys the
+  // derive_key: the context string is hashed on its own into a context key, which then keys the
   // hashing of the key material.
   Blake3 context_hasher(kIv, kDeriveKeyContext);
   context_hasher.Update(context);

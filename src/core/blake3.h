@@ -10,10 +10,11 @@
 //   std::array<uint8_t, 32> fp = h.Finalize();
 //   std::string hex = deja::HexEncode(fp.data(), fp.size());
 //
-// Speed: whole 1 KiB chunks are compressed several at a time with AVX2 (8 chunks) or SSE4.1 (4
-// chunks) when the CPU has them, and single blocks with an SSE4.1 compression function; the choice
-// is made once at run time, so the binary runs on any x86-64. Other architectures use the portable
-// code.
+// Speed: the chunks (1 KiB each) of a multi-chunk input are compressed side by side with SSE4.1 or
+// AVX2 kernels when the CPU has them, and a single chunk's blocks with an SSE4.1 compression
+// function; the choice is made once at run time, so the binary runs on any x86-64. Other
+// architectures use the portable code. Hashing a 1 KB body takes ~1.4 us, 2 KB ~1.8 us, 4 KB
+// ~2.5 us on the development VMs (bench/results/hash_bench.md).
 //
 // Thread safety: Blake3 is a value type (thread-compatible). Distinct objects may be used from
 // different threads at once; one object must not be updated while another thread uses it.

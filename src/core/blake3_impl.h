@@ -1,5 +1,5 @@
 // Internals of the BLAKE3 implementation shared by blake3.cc, blake3_x86.cc and the tests.
-// Not part of deja's API. Section numbers refer to the BLAKE3 specification.
+// Not part of deja's API. Names follow the BLAKE3 specification.
 //
 // Thread safety: everything here is a pure function of its arguments or immutable after first use.
 #pragma once
@@ -18,7 +18,7 @@ inline constexpr size_t kBlockLen = 64;
 inline constexpr size_t kChunkLen = 1024;
 inline constexpr size_t kBlocksPerChunk = kChunkLen / kBlockLen;
 
-// Domain separation flags (section 2.1, table 3).
+// Domain separation flags, one bit each, ORed into the compression's flags word.
 inline constexpr uint8_t kChunkStart = 1 << 0;
 inline constexpr uint8_t kChunkEnd = 1 << 1;
 inline constexpr uint8_t kParent = 1 << 2;
@@ -27,11 +27,11 @@ inline constexpr uint8_t kKeyedHash = 1 << 4;
 inline constexpr uint8_t kDeriveKeyContext = 1 << 5;
 inline constexpr uint8_t kDeriveKeyMaterial = 1 << 6;
 
-// The initialization vector: the same constants as SHA-256's (section 2.2).
+// The initialization vector: the same constants as SHA-256's.
 inline constexpr uint32_t kIv[8] = {0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A,
                                     0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19};
 
-// The message permutation applied between rounds (section 2.2, table 2): after permuting, word i
+// The message permutation applied between rounds: after permuting, word i
 // of the message is the previous round's word kMsgPermutation[i].
 inline constexpr uint8_t kMsgPermutation[16] = {2, 6,  3,  10, 7, 0,  4,  13,
                                                 1, 11, 12, 5,  9, 14, 15, 8};
@@ -81,7 +81,7 @@ bool BackendSupported(Backend b);
 // The fastest supported backend; detected once.
 Backend BestBackend();
 
-// The compression function (section 2.2) in portable C++: updates `cv` in place to the first 8
+// The compression function in portable C++: updates `cv` in place to the first 8
 // output words. `m` is the block as 16 little-endian words.
 void CompressInPlacePortable(uint32_t cv[8], const uint32_t m[16], uint32_t block_len,
                              uint64_t counter, uint32_t flags);
