@@ -63,7 +63,7 @@ TEST(KeyTest, GoldenKeyIsStable) {
       ComputeKey(s, "", Route::kChatCompletions,
                  Normalized(R"({"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]})"));
   EXPECT_EQ(k.Hex().size(), 64u);
-  EXPECT_EQ(k.Hex(), GOLDEN_KEY_PLACEHOLDER);
+  EXPECT_EQ(k.Hex(), "87c48f8c6b90757b77606779cc803507eb9b1ac6c9f83fbbb0c15f4e1002bb6f");
 }
 
 TEST(KeyTest, CredentialFromHeaders) {
