@@ -25,6 +25,10 @@ struct ServerOptions {
   int shutdown_drain_ms = 30'000;  // SIGTERM: time for in-flight requests to finish
   std::string admin_token;         // empty: admin endpoints refuse every call
   bool access_log = true;          // one JSON line per request on stderr
+  // "live" (the cache), or a test mode: "record" (every request goes upstream and is stored),
+  // "replay" (answers only from recordings, never upstream), "record-missing" (replay what is
+  // recorded, record the rest). README.md, "Test mode".
+  std::string mode = "live";
 };
 
 struct UpstreamsOptions {
@@ -54,6 +58,15 @@ struct CachePolicyOptions {
   bool alias_tool_call_ids = true;
 };
 
+// A cassette: recordings in one reviewable file instead of the data directory (test modes).
+struct CassetteOptions {
+  std::string path;  // empty: no cassette, the store is the data directory
+  // JSON pointers into cassette records ("/request/…", "/response/…", "*" wildcards) whose values
+  // are written as "[REDACTED]".
+  std::vector<std::string> redact_pointers;
+  std::string used_log;  // file the keys of used records are appended to (for cassette prune)
+};
+
 // Price per million tokens, for the "dollars saved" metric.
 struct ModelPrice {
   double input_per_mtok = 0;
@@ -65,6 +78,7 @@ struct GatewayOptions {
   UpstreamsOptions upstreams;
   CachePolicyOptions cache;
   StoreOptions store;
+  CassetteOptions cassette;
   std::map<std::string, ModelPrice> prices;  // by model name; a "*" entry applies to the rest
 
   // InvalidArgument naming the first bad field.

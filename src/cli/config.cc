@@ -42,6 +42,7 @@ const std::vector<OptionSpec>& Specs() {
       {"server", "admin_token",
        [](GatewayOptions& o) -> FieldRef { return &o.server.admin_token; }},
       {"server", "access_log", [](GatewayOptions& o) -> FieldRef { return &o.server.access_log; }},
+      {"server", "mode", [](GatewayOptions& o) -> FieldRef { return &o.server.mode; }},
       {"upstream", "openai", [](GatewayOptions& o) -> FieldRef { return &o.upstreams.openai; }},
       {"upstream", "anthropic",
        [](GatewayOptions& o) -> FieldRef { return &o.upstreams.anthropic; }},
@@ -75,6 +76,10 @@ const std::vector<OptionSpec>& Specs() {
        [](GatewayOptions& o) -> FieldRef { return &o.cache.strip_patterns; }},
       {"cache", "alias_tool_call_ids",
        [](GatewayOptions& o) -> FieldRef { return &o.cache.alias_tool_call_ids; }},
+      {"cassette", "path", [](GatewayOptions& o) -> FieldRef { return &o.cassette.path; }},
+      {"cassette", "redact_pointers",
+       [](GatewayOptions& o) -> FieldRef { return &o.cassette.redact_pointers; }},
+      {"cassette", "used_log", [](GatewayOptions& o) -> FieldRef { return &o.cassette.used_log; }},
   };
   return specs;
 }

@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/config.h"
 #include "core/key.h"
+#include "server/cassette_store.h"
 #include "server/gateway.h"
 #include "server/http_server.h"
 #include "server/upstream_client.h"
@@ -21,6 +22,7 @@ namespace {
 struct ServeFlags {
   std::string config;
   std::string listen, upstream, anthropic_upstream, data_dir, admin_token;
+  std::string mode, cassette, used_log;
   std::vector<std::string> settings;
 };
 
@@ -63,6 +65,9 @@ int RunServe(const ServeFlags& flags) {
   }
   if (!flags.data_dir.empty()) settings.push_back("store.data_dir=" + flags.data_dir);
   if (!flags.admin_token.empty()) settings.push_back("server.admin_token=" + flags.admin_token);
+  if (!flags.mode.empty()) settings.push_back("server.mode=" + flags.mode);
+  if (!flags.cassette.empty()) settings.push_back("cassette.path=" + flags.cassette);
+  if (!flags.used_log.empty()) settings.push_back("cassette.used_log=" + flags.used_log);
   settings.insert(settings.end(), flags.settings.begin(), flags.settings.end());
   StatusOr<GatewayOptions> options = ResolveOptions(flags.config, settings);
   if (!options.ok()) return Fail(options.status().message());
@@ -77,10 +82,29 @@ int RunServe(const ServeFlags& flags) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  StatusOr<DeploymentSecret> secret = LoadOrCreateDeploymentSecret(options->store.data_dir);
-  if (!secret.ok()) return Fail(secret.status().message());
-  StatusOr<std::unique_ptr<Store>> store = OpenLmdbStore(options->store);
-  if (!store.ok()) return Fail("cannot open the store: " + store.status().message());
+  // With a cassette the store is that file: no data directory, and keys use the cassette's fixed
+  // secret and shared scope (Gateway::Create), so the deployment secret is not needed.
+  std::unique_ptr<Store> lmdb;
+  std::unique_ptr<server::CassetteStore> cassette;
+  DeploymentSecret data_dir_secret{};
+  if (!options->cassette.path.empty()) {
+    server::CassetteStoreOptions co;
+    co.path = options->cassette.path;
+    co.create_if_missing = options->server.mode != "replay";
+    co.redact_pointers = options->cassette.redact_pointers;
+    co.used_log = options->cassette.used_log;
+    StatusOr<std::unique_ptr<server::CassetteStore>> opened = server::CassetteStore::Open(co);
+    if (!opened.ok()) return Fail(opened.status().message());
+    cassette = std::move(*opened);
+  } else {
+    StatusOr<DeploymentSecret> secret = LoadOrCreateDeploymentSecret(options->store.data_dir);
+    if (!secret.ok()) return Fail(secret.status().message());
+    data_dir_secret = *secret;
+    StatusOr<std::unique_ptr<Store>> store = OpenLmdbStore(options->store);
+    if (!store.ok()) return Fail("cannot open the store: " + store.status().message());
+    lmdb = std::move(*store);
+  }
+  Store* store = cassette ? static_cast<Store*>(cassette.get()) : lmdb.get();
 
   server::UpstreamOptions upstream_options;
   upstream_options.connect_timeout_ms = options->upstreams.connect_timeout_ms;
@@ -92,9 +116,10 @@ int RunServe(const ServeFlags& flags) {
   if (!upstream.ok()) return Fail(upstream.status().message());
 
   server::GatewayDeps deps;
-  deps.store = store->get();
+  deps.store = store;
+  deps.cassette = cassette.get();
   deps.upstream = upstream->get();
-  deps.secret = *secret;
+  deps.secret = data_dir_secret;
   StatusOr<std::unique_ptr<server::Gateway>> gateway = server::Gateway::Create(*options, deps);
   if (!gateway.ok()) return Fail(gateway.status().message());
 
@@ -112,9 +137,10 @@ int RunServe(const ServeFlags& flags) {
   const std::string host = http.listen.substr(0, http.listen.rfind(':'));
   std::printf("deja listening on %s:%d\n", host.c_str(), (*server)->port());
   std::fflush(stdout);
-  std::fprintf(stderr, "deja: upstreams openai=%s anthropic=%s; data in %s\n",
-               options->upstreams.openai.c_str(), options->upstreams.anthropic.c_str(),
-               options->store.data_dir.c_str());
+  std::fprintf(stderr, "deja: mode %s; upstreams openai=%s anthropic=%s; %s %s\n",
+               options->server.mode.c_str(), options->upstreams.openai.c_str(),
+               options->upstreams.anthropic.c_str(), cassette ? "cassette" : "data in",
+               cassette ? cassette->path().c_str() : options->store.data_dir.c_str());
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
@@ -122,11 +148,12 @@ int RunServe(const ServeFlags& flags) {
                signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->Stop(options->server.shutdown_drain_ms);
   (*gateway)->Drain();
-  if (Status st = (*store)->FlushHits(); !st.ok()) {
+  if (Status st = store->FlushHits(); !st.ok()) {
     std::fprintf(stderr, "deja: flushing hit counts failed: %s\n", st.ToString().c_str());
   }
   gateway->reset();
-  store->reset();
+  lmdb.reset();
+  cassette.reset();
   std::fprintf(stderr, "deja: stopped\n");
   return 0;
 }
@@ -145,6 +172,14 @@ void RegisterServeCommand(CLI::App& app, Runner* run) {
                   "Anthropic upstream base URL (default https://api.anthropic.com)");
   cmd->add_option("--data-dir", f->data_dir, "Data directory (default ./deja-data)");
   cmd->add_option("--admin-token", f->admin_token, "Token for the admin endpoints");
+  cmd->add_option("--mode", f->mode,
+                  "live (default), record, replay or record-missing (server.mode; see README, "
+                  "Test mode)");
+  cmd->add_option("--cassette", f->cassette,
+                  "Keep recordings in this file instead of the data directory (cassette.path)");
+  cmd->add_option("--used-log", f->used_log,
+                  "Append the key of each record used to this file (cassette.used_log; for "
+                  "`deja cassette prune`)");
   cmd->add_option("--set", f->settings, "Any option as SECTION.KEY=VALUE (repeatable)");
   cmd->callback([run, f] { *run = [f] { return RunServe(*f); }; });
 }

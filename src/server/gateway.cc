@@ -12,18 +12,40 @@ bool IsEventStream(std::string_view content_type) {
   return content_type.substr(0, 17) == "text/event-stream";
 }
 
+StatusOr<GatewayMode> ParseGatewayMode(std::string_view name) {
+  if (name == "live") return GatewayMode::kLive;
+  if (name == "record") return GatewayMode::kRecord;
+  if (name == "replay") return GatewayMode::kReplay;
+  if (name == "record-missing") return GatewayMode::kRecordMissing;
+  return InvalidArgumentError("unknown mode \"" + std::string(name) +
+                              "\" (live, record, replay or record-missing)");
+}
+
 StatusOr<std::unique_ptr<Gateway>> Gateway::Create(const GatewayOptions& options,
                                                    GatewayDeps deps) {
   DEJA_RETURN_IF_ERROR(options.Validate());
+  GatewayOptions effective = options;
+  if (deps.cassette != nullptr) {
+    if (deps.store == nullptr) deps.store = deps.cassette;
+    if (deps.store != deps.cassette) {
+      return InvalidArgumentError("with a cassette, the gateway's store must be the cassette");
+    }
+    // Cassette keys must not depend on the machine or the caller's API key (cassette_format.h).
+    deps.secret = CassetteSecret();
+    effective.cache.tenant_isolation = "shared";
+  }
   if (deps.store == nullptr || deps.upstream == nullptr) {
     return InvalidArgumentError("gateway needs a store and an upstream client");
   }
+  DEJA_ASSIGN_OR_RETURN(GatewayMode mode, ParseGatewayMode(options.server.mode));
   NormalizeOptions n;
   n.ignore_pointers = options.cache.ignore_pointers;
   n.strip_patterns = options.cache.strip_patterns;
   n.alias_tool_call_ids = options.cache.alias_tool_call_ids;
   DEJA_ASSIGN_OR_RETURN(std::unique_ptr<Normalizer> normalizer, Normalizer::Create(n));
-  return std::unique_ptr<Gateway>(new Gateway(options, deps, std::move(normalizer)));
+  auto gateway = std::unique_ptr<Gateway>(new Gateway(effective, deps, std::move(normalizer)));
+  gateway->mode_ = mode;
+  return gateway;
 }
 
 Gateway::Gateway(const GatewayOptions& options, GatewayDeps deps,
@@ -35,7 +57,7 @@ Gateway::Gateway(const GatewayOptions& options, GatewayDeps deps,
       metrics_(options.prices),
       access_log_(deps.access_log_fd, options.server.access_log),
       workers_(std::make_unique<WorkerPool>(options.server.upstream_threads)) {
-  shared_scope_ = ScopeForCredential(deps_.secret, "deja shared scope");
+  shared_scope_ = ScopeForCredential(deps_.secret, kSharedScopeCredential);
   for (const std::string& path : options_.cache.routes) {
     route_enabled_[static_cast<size_t>(RouteFromPath(path))] = true;
   }
@@ -65,6 +87,13 @@ void Gateway::Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer
     if (!call->http.Header("anthropic-version").empty() ||
         !call->http.Header("x-api-key").empty()) {
       call->provider = Provider::kAnthropic;
+    }
+    if (mode_ == GatewayMode::kReplay) {
+      Reject(*call, 404,
+             "deja replay: " + call->http.method + " " + call->http.path +
+                 " is not a recorded route; replay mode never calls the upstream",
+             "not_recorded");
+      return;
     }
     call->outcome = Outcome::kProxied;
     workers_->Submit([this, call] { Proxy(call); });
@@ -100,15 +129,28 @@ void Gateway::HandleCached(std::shared_ptr<Call> call) {
     return;
   }
 
-  // Policy: is this request cacheable at all?
+  // Policy: is this request cacheable at all? In test modes every request on a cacheable route
+  // takes part: a test suite's recording must not depend on cache tuning.
+  const bool test_mode = mode_ != GatewayMode::kLive;
+  if (mode_ == GatewayMode::kReplay && (c.controls.off || c.controls.no_cache)) {
+    Reject(c, 400,
+           std::string("deja replay: ") +
+               (c.controls.off ? "X-Deja-Cache: off" : "Cache-Control: no-cache") +
+               " asks for the upstream, which replay mode never calls; drop the header or record "
+               "this test (--mode record)",
+           "replay_needs_upstream");
+    return;
+  }
   bool bypass =
-      c.controls.off || !options_.cache.enabled || !route_enabled_[static_cast<size_t>(c.route)];
+      c.controls.off ||
+      (!test_mode && (!options_.cache.enabled || !route_enabled_[static_cast<size_t>(c.route)]));
   const std::string_view model = body->GetString("model");
-  if (!bypass && !options_.cache.models.empty()) {
+  if (!bypass && !test_mode && !options_.cache.models.empty()) {
     bypass = std::find(options_.cache.models.begin(), options_.cache.models.end(), model) ==
              options_.cache.models.end();
   }
-  if (!bypass && !options_.cache.cache_nonzero_temperature && c.route != Route::kEmbeddings) {
+  if (!bypass && !test_mode && !options_.cache.cache_nonzero_temperature &&
+      c.route != Route::kEmbeddings) {
     const json::Value* t = body->Find("temperature");
     bypass = t == nullptr || !t->is_number() || t->as_number() > 0;  // unset means 1
   }
@@ -127,6 +169,11 @@ void Gateway::HandleCached(std::shared_ptr<Call> call) {
   StatusOr<NormalizedRequest> normalized =
       normalizer_->Normalize(c.route, std::move(*body), c.http.headers);
   if (!normalized.ok()) {
+    if (mode_ == GatewayMode::kReplay) {
+      Reject(c, 400, "deja replay: this request has no key: " + normalized.status().message(),
+             "not_recorded");
+      return;
+    }
     // Fail open: the provider decides what it thinks of this request.
     metrics_.CountError(ErrorKind::kKey);
     c.normalized.stream = wants_stream;
@@ -144,7 +191,7 @@ void Gateway::HandleCached(std::shared_ptr<Call> call) {
   c.key = ComputeKey(scope, c.controls.name_space, c.route, c.normalized);
   c.keyed = true;
 
-  if (c.controls.no_cache) {
+  if (c.controls.no_cache || mode_ == GatewayMode::kRecord) {
     c.cache_header = "refresh";
     c.outcome = Outcome::kRefresh;
   } else {
@@ -153,8 +200,26 @@ void Gateway::HandleCached(std::shared_ptr<Call> call) {
       if (FreshEnough(c, entry->meta) && ServeStored(c, entry->response, &entry->meta, "hit")) {
         return;
       }
-    } else if (entry.status().code() != StatusCode::kNotFound) {
+      if (mode_ == GatewayMode::kReplay) {
+        Reject(c, 500,
+               "deja replay: the recording " + c.key.Hex() +
+                   " cannot be served in the form this request asks for (stream or not)",
+               "recording_unusable");
+        return;
+      }
+    } else if (entry.status().code() == StatusCode::kNotFound) {
+      if (mode_ == GatewayMode::kReplay) {
+        // Finding the closest recording scans the store: not on an I/O thread.
+        workers_->Submit([this, call] { RejectNotRecorded(*call); });
+        return;
+      }
+    } else {
       metrics_.CountError(ErrorKind::kStore);
+      if (mode_ == GatewayMode::kReplay) {
+        Reject(c, 500, "deja replay: the store failed: " + entry.status().ToString(),
+               "store_error");
+        return;
+      }
       c.cache_header = "error";
       c.outcome = Outcome::kError;
       c.keyed = false;  // the store is failing: do not try to write to it either
@@ -164,7 +229,8 @@ void Gateway::HandleCached(std::shared_ptr<Call> call) {
 }
 
 bool Gateway::FreshEnough(const Call& c, const EntryMeta& meta) const {
-  return c.controls.max_age_s < 0 ||
+  // A recording is as good as the day it was made: test modes ignore max-age.
+  return mode_ != GatewayMode::kLive || c.controls.max_age_s < 0 ||
          clock_->NowMillis() - meta.created_at_ms <= c.controls.max_age_s * 1000;
 }
 

@@ -6,6 +6,15 @@
 // complete. Anything else is proxied unchanged. Every failure of the cache machinery fails open:
 // the request is forwarded and the failure counted.
 //
+// Test modes (server.mode): "record" sends every request upstream and stores the answer, "replay"
+// answers only from recordings and never calls upstream (a request that was not recorded gets 404
+// `not_recorded` naming the closest recording and how it differs), "record-missing" replays what
+// is recorded and records the rest. In test modes every request on a cacheable route takes part,
+// whatever cache.enabled, cache.routes, cache.models and cache_nonzero_temperature say, recordings
+// never go stale (max-age is ignored), and answers are stored before the client's response ends.
+// With a cassette (GatewayDeps::cassette) keys use the fixed cassette secret and the shared tenant
+// scope, so recordings do not depend on the machine or the API key.
+//
 // Thread safety: Handle may be called concurrently from any number of I/O threads.
 // Ownership: the Gateway borrows the store and the upstream client; both must outlive it.
 #pragma once
@@ -21,6 +30,7 @@
 #include "deja/gateway_options.h"
 #include "deja/store.h"
 #include "server/access_log.h"
+#include "server/cassette_store.h"
 #include "server/http_types.h"
 #include "server/metrics.h"
 #include "server/request_controls.h"
@@ -30,8 +40,18 @@
 
 namespace deja::server {
 
+enum class GatewayMode { kLive, kRecord, kReplay, kRecordMissing };
+// "live", "record", "replay", "record-missing"; InvalidArgument otherwise.
+StatusOr<GatewayMode> ParseGatewayMode(std::string_view name);
+
+// The credential whose scope every caller shares under cache.tenant_isolation = "shared".
+inline constexpr std::string_view kSharedScopeCredential = "deja shared scope";
+
 struct GatewayDeps {
-  Store* store = nullptr;              // required
+  Store* store = nullptr;  // required unless `cassette` is set
+  // Optional: the store is this cassette (then `store` may be null, and `secret` is ignored: keys
+  // use CassetteSecret() and the shared scope). Records also keep their keyed headers.
+  CassetteStore* cassette = nullptr;
   UpstreamClient* upstream = nullptr;  // required
   const Clock* clock = nullptr;        // nullptr: SystemClock()
   DeploymentSecret secret{};
@@ -46,6 +66,7 @@ class Gateway : public HttpHandler {
   void Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer) override;
 
   Metrics& metrics() { return metrics_; }
+  GatewayMode mode() const { return mode_; }
   // Waits for queued upstream work to finish (used on shutdown after the server drained).
   void Drain();
   // Blocks until no background work (misses, stores, proxying) is queued or running. For tests.
@@ -75,9 +96,14 @@ class Gateway : public HttpHandler {
   void StoreAnswer(Call& call, const CachedResponse& response);
   void Finish(Call& call, int status, Outcome outcome);
   void Reject(Call& call, int status, std::string_view message, std::string_view code = {});
+  // gateway_replay.cc: 404 `not_recorded` with the closest recording and its differences.
+  void RejectNotRecorded(Call& call);
+  // Stores through the cassette (keeping keyed headers) when there is one.
+  Status PutEntry(const Call& call, const Entry& entry);
 
   const GatewayOptions options_;
   GatewayDeps deps_;
+  GatewayMode mode_ = GatewayMode::kLive;
   const Clock* clock_;
   std::unique_ptr<Normalizer> normalizer_;
   Metrics metrics_;

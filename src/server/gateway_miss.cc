@@ -261,8 +261,9 @@ std::optional<CachedResponse> Gateway::Forward(Call& c, Flight* flight) {
   const bool storable = c.keyed && !c.controls.no_store && status >= 200 && status < 300;
   // A refresh replaces an entry a repeat would otherwise still find, so it is written before the
   // client sees the end of its answer (read-your-writes). A plain miss answers first and writes
-  // after: an immediate repeat joins its still-registered flight instead.
-  const bool store_first = c.outcome == Outcome::kRefresh;
+  // after: an immediate repeat joins its still-registered flight instead. Test modes always write
+  // first: a test that got its answer may stop deja at once, and the recording must be there.
+  const bool store_first = c.outcome == Outcome::kRefresh || mode_ != GatewayMode::kLive;
   std::optional<CachedResponse> result;
   if (is_stream) {
     if (storable && ClassifyStream(c.route, events) == StreamEnd::kClean) {
@@ -306,7 +307,7 @@ void Gateway::StoreAnswer(Call& c, const CachedResponse& response) {
   e.meta.input_tokens = usage.input_tokens;
   e.meta.output_tokens = usage.output_tokens;
   e.meta.upstream_latency_us = c.upstream_us;
-  Status put = deps_.store->Put(e);
+  Status put = PutEntry(c, e);
   if (!put.ok()) {
     metrics_.CountError(ErrorKind::kStore);
     std::fprintf(stderr, "deja: could not store %s: %s\n", c.key.Hex().c_str(),
@@ -314,6 +315,11 @@ void Gateway::StoreAnswer(Call& c, const CachedResponse& response) {
     return;
   }
   metrics_.CountStored(static_cast<int64_t>(e.canonical_request.size() + response.body.size()));
+}
+
+Status Gateway::PutEntry(const Call& c, const Entry& e) {
+  if (deps_.cassette != nullptr) return deps_.cassette->PutRecord(e, c.normalized.keyed_headers);
+  return deps_.store->Put(e);
 }
 
 void Gateway::Proxy(std::shared_ptr<Call> call) {

@@ -2,6 +2,7 @@
 
 #include "core/route.h"
 #include "deja/gateway_options.h"
+#include "server/cassette_format.h"
 
 namespace deja {
 namespace {
@@ -34,6 +35,12 @@ Status GatewayOptions::Validate() const {
   if (server.max_json_depth < 1 || server.max_json_depth > 10000) {
     return InvalidArgumentError("server.max_json_depth must be between 1 and 10000");
   }
+  if (server.mode != "live" && server.mode != "record" && server.mode != "replay" &&
+      server.mode != "record-missing") {
+    return InvalidArgumentError(
+        "server.mode must be \"live\", \"record\", \"replay\" or \"record-missing\" (got \"" +
+        server.mode + "\")");
+  }
   if (server.idle_timeout_ms < 1) return InvalidArgumentError("server.idle_timeout_ms must be > 0");
   DEJA_RETURN_IF_ERROR(CheckUrl("upstream.openai", upstreams.openai));
   DEJA_RETURN_IF_ERROR(CheckUrl("upstream.anthropic", upstreams.anthropic));
@@ -59,6 +66,15 @@ Status GatewayOptions::Validate() const {
   if (store.max_bytes < 0) return InvalidArgumentError("store.max_bytes must be >= 0");
   if (store.eviction != "lru" && store.eviction != "lfu") {
     return InvalidArgumentError("store.eviction must be \"lru\" or \"lfu\"");
+  }
+  if (cassette.path.empty() && (!cassette.used_log.empty() || !cassette.redact_pointers.empty())) {
+    return InvalidArgumentError(
+        "cassette.used_log and cassette.redact_pointers need a cassette (cassette.path)");
+  }
+  if (StatusOr<std::vector<server::RedactPointer>> redact =
+          server::ParseRedactPointers(cassette.redact_pointers);
+      !redact.ok()) {
+    return redact.status();
   }
   for (const auto& [model, price] : prices) {
     if (price.input_per_mtok < 0 || price.output_per_mtok < 0) {

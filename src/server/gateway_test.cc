@@ -1,6 +1,5 @@
-// The gateway end to end in one process: a real HttpServer in front of the Gateway, a real LMDB
-// store, the real UpstreamClient as both deja's upstream client and the test's client, and a fake
-// provider behind a second HttpServer.
+// The gateway end to end in one process (testing::GatewayFixture): live mode. Test modes are in
+// gateway_modes_test.cc.
 #include "server/gateway.h"
 
 #include <filesystem>
@@ -20,84 +19,10 @@ using testing::ClientResponse;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr char kChat[] = R"({"model":"gpt-test","messages":[{"role":"user","content":"hi"}]})";
-constexpr char kChatStream[] =
-    R"({"model":"gpt-test","messages":[{"role":"user","content":"hi"}],"stream":true})";
+using testing::kChat;
+using testing::kChatStream;
 
-HttpServerOptions LoopbackOptions() {
-  HttpServerOptions o;
-  o.listen = "127.0.0.1:0";
-  o.io_threads = 2;
-  return o;
-}
-
-class GatewayTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = (std::filesystem::temp_directory_path() /
-            ("deja_gateway_test_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
-               .string();
-    std::filesystem::remove_all(dir_);
-    auto provider_server = HttpServer::Start(LoopbackOptions(), &provider_);
-    ASSERT_TRUE(provider_server.ok());
-    provider_server_ = std::move(*provider_server);
-  }
-
-  void Start(GatewayOptions options = {}, Store* store_override = nullptr) {
-    const std::string upstream = "http://127.0.0.1:" + std::to_string(provider_server_->port());
-    if (options.upstreams.openai == UpstreamsOptions{}.openai) options.upstreams.openai = upstream;
-    options.upstreams.anthropic = upstream;
-    options.store.data_dir = dir_;
-    options.store.clock = &clock_;
-    options.server.access_log = false;
-    options.server.upstream_threads = 8;
-    auto store = OpenLmdbStore(options.store);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(*store);
-    GatewayDeps deps;
-    deps.store = store_override != nullptr ? store_override : store_.get();
-    deps.upstream = &upstream_;
-    deps.clock = &clock_;
-    deps.secret[0] = 42;
-    auto gateway = Gateway::Create(options, deps);
-    ASSERT_TRUE(gateway.ok()) << gateway.status().ToString();
-    gateway_ = std::move(*gateway);
-    auto server = HttpServer::Start(LoopbackOptions(), gateway_.get());
-    ASSERT_TRUE(server.ok());
-    server_ = std::move(*server);
-  }
-
-  void TearDown() override {
-    if (server_) server_->Stop(1000);
-    gateway_.reset();
-    store_.reset();
-    provider_.Release();
-    provider_server_->Stop(1000);
-    std::filesystem::remove_all(dir_);
-  }
-
-  // Waits for the gateway's background work (the store write after a miss) before returning, so
-  // the next request sees a settled store.
-  ClientResponse Post(const std::string& path, const std::string& body, Headers headers = {}) {
-    ClientResponse r = Call(client_, server_->port(), "POST", path, body, std::move(headers));
-    gateway_->WaitIdle();
-    return r;
-  }
-  ClientResponse Chat(const std::string& body = kChat, Headers headers = {}) {
-    return Post("/v1/chat/completions", body, std::move(headers));
-  }
-
-  std::string dir_;
-  FakeClock clock_;
-  testing::FakeProvider provider_;
-  std::unique_ptr<HttpServer> provider_server_;
-  UpstreamClient upstream_;
-  UpstreamClient client_;
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<Gateway> gateway_;
-  std::unique_ptr<HttpServer> server_;
-};
+class GatewayTest : public testing::GatewayFixture {};
 
 TEST_F(GatewayTest, MissThenHitServesTheStoredAnswer) {
   Start();

@@ -1,5 +1,7 @@
 #include "server/gateway_test_util.h"
 
+#include <unistd.h>
+
 #include <chrono>
 
 #include "server/sse.h"
@@ -162,5 +164,92 @@ ClientResponse Call(UpstreamClient& client, int port, const std::string& method,
       });
   return out;
 }
+
+namespace {
+
+HttpServerOptions LoopbackOptions() {
+  HttpServerOptions o;
+  o.listen = "127.0.0.1:0";
+  o.io_threads = 2;
+  return o;
+}
+
+}  // namespace
+
+void GatewayFixture::SetUp() {
+  dir_ = (std::filesystem::temp_directory_path() /
+          ("deja_gateway_test_" + std::to_string(::getpid()) + "_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+             .string();
+  std::filesystem::remove_all(dir_);
+  auto provider_server = HttpServer::Start(LoopbackOptions(), &provider_);
+  ASSERT_TRUE(provider_server.ok());
+  provider_server_ = std::move(*provider_server);
+}
+
+void GatewayFixture::Start(GatewayOptions options, Store* store_override) {
+  const std::string upstream = "http://127.0.0.1:" + std::to_string(provider_server_->port());
+  if (options.upstreams.openai == UpstreamsOptions{}.openai) options.upstreams.openai = upstream;
+  options.upstreams.anthropic = upstream;
+  options.store.data_dir = dir_;
+  options.store.clock = &clock_;
+  options.server.access_log = false;
+  options.server.upstream_threads = 8;
+  GatewayDeps deps;
+  if (!options.cassette.path.empty()) {
+    CassetteStoreOptions co;
+    co.path = options.cassette.path;
+    co.create_if_missing = options.server.mode != "replay";
+    co.redact_pointers = options.cassette.redact_pointers;
+    co.used_log = options.cassette.used_log;
+    auto cassette = CassetteStore::Open(co);
+    ASSERT_TRUE(cassette.ok()) << cassette.status().ToString();
+    cassette_ = std::move(*cassette);
+    deps.cassette = cassette_.get();
+  } else {
+    auto store = OpenLmdbStore(options.store);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(*store);
+    deps.store = store_override != nullptr ? store_override : store_.get();
+  }
+  deps.upstream = &upstream_;
+  deps.clock = &clock_;
+  deps.secret[0] = 42;
+  auto gateway = Gateway::Create(options, deps);
+  ASSERT_TRUE(gateway.ok()) << gateway.status().ToString();
+  gateway_ = std::move(*gateway);
+  auto server = HttpServer::Start(LoopbackOptions(), gateway_.get());
+  ASSERT_TRUE(server.ok());
+  server_ = std::move(*server);
+}
+
+void GatewayFixture::Stop() {
+  if (server_) server_->Stop(1000);
+  server_.reset();
+  gateway_.reset();
+  store_.reset();
+  cassette_.reset();
+}
+
+void GatewayFixture::TearDown() {
+  Stop();
+  provider_.Release();
+  provider_server_->Stop(1000);
+  std::filesystem::remove_all(dir_);
+  for (const std::string& f : temp_files_) std::filesystem::remove(f);
+}
+
+ClientResponse GatewayFixture::Post(const std::string& path, const std::string& body,
+                                    Headers headers) {
+  ClientResponse r = Call(client_, server_->port(), "POST", path, body, std::move(headers));
+  gateway_->WaitIdle();
+  return r;
+}
+
+ClientResponse GatewayFixture::Chat(const std::string& body, Headers headers) {
+  return Post("/v1/chat/completions", body, std::move(headers));
+}
+
+ClientResponse GatewayFixture::Chat() { return Chat(kChat); }
 
 }  // namespace deja::server::testing

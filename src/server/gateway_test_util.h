@@ -1,19 +1,24 @@
 // Test fixture pieces for the gateway: a deterministic fake provider (a C++ HttpHandler behind a
-// real HttpServer), a store that always fails (for fail-open tests), and a client built on
-// UpstreamClient.
+// real HttpServer), a store that always fails (for fail-open tests), a client built on
+// UpstreamClient, and GatewayFixture, which runs them all in one process.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include "core/json.h"
+
 #include "deja/store.h"
+#include "server/cassette_store.h"
+#include "server/gateway.h"
 #include "server/http_server.h"
 #include "server/upstream_client.h"
 
@@ -73,5 +78,47 @@ struct ClientResponse {
 
 ClientResponse Call(UpstreamClient& client, int port, const std::string& method,
                     const std::string& path, const std::string& body, Headers headers = {});
+
+// The gateway end to end in one process: a real HttpServer in front of the Gateway, a real LMDB
+// store (or a cassette), the real UpstreamClient as both deja's upstream client and the test's
+// client, and a FakeProvider behind a second HttpServer.
+class GatewayFixture : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  // Starts the gateway in front of the fake provider. With options.cassette.path set, a
+  // CassetteStore over that file is the store (`store_override` is then ignored).
+  void Start(GatewayOptions options = {}, Store* store_override = nullptr);
+  // Stops the gateway and closes its store; the fake provider keeps running, so a test can Start
+  // again (e.g. record, then replay the same cassette).
+  void Stop();
+
+  // Waits for the gateway's background work (the store write after a miss) before returning, so
+  // the next request sees a settled store.
+  ClientResponse Post(const std::string& path, const std::string& body, Headers headers = {});
+  ClientResponse Chat(const std::string& body, Headers headers = {});
+  ClientResponse Chat();
+
+  // A fresh path in the test's temporary directory.
+  std::string TempPath(const std::string& name) const { return dir_ + "_" + name; }
+
+  std::string dir_;
+  FakeClock clock_;
+  FakeProvider provider_;
+  std::unique_ptr<HttpServer> provider_server_;
+  UpstreamClient upstream_;
+  UpstreamClient client_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<CassetteStore> cassette_;
+  std::unique_ptr<Gateway> gateway_;
+  std::unique_ptr<HttpServer> server_;
+  std::vector<std::string> temp_files_;
+};
+
+inline constexpr char kChat[] =
+    R"({"model":"gpt-test","messages":[{"role":"user","content":"hi"}]})";
+inline constexpr char kChatStream[] =
+    R"({"model":"gpt-test","messages":[{"role":"user","content":"hi"}],"stream":true})";
 
 }  // namespace deja::server::testing

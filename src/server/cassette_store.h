@@ -1,0 +1,87 @@
+// CassetteStore: a Store over a cassette file (cassette_format.h) for test modes.
+//
+// The file is read once at Open into an in-memory map; every write (Put, Delete, Purge) rewrites
+// the whole file atomically (temporary file, fsync, rename, fsync of the directory) before it
+// returns. So an acknowledged write is on disk: nothing is pending on SIGTERM, and after kill -9
+// the file holds every acknowledged record (a write cut short leaves the previous file and a stray
+// `.NAME.tmp-PID` beside it). Rewriting the whole file is O(cassette) per record, which is fine for
+// the tens to thousands of records of a test suite; it is not a production store.
+//
+// Entries never expire here (a cassette must replay next year) and hit counts live in memory only,
+// so replaying never changes the committed file. Which records a run used is appended, one hex key
+// per line, to an optional used-log file (for `deja cassette prune`).
+//
+// One process per cassette: two processes writing one file would overwrite each other's records.
+//
+// Thread safety: every method may be called concurrently (one mutex; writes are serialized).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "deja/clock.h"
+#include "deja/store.h"
+#include "server/cassette_format.h"
+
+namespace deja::server {
+
+struct CassetteStoreOptions {
+  std::string path;
+  // false: Open fails with NotFound when the file does not exist (replay: a missing cassette is a
+  // mistake, not an empty recording).
+  bool create_if_missing = true;
+  std::vector<std::string> redact_pointers;  // applied to each record as it is written
+  std::string used_log;                      // "" = none; appended to, never truncated
+};
+
+class CassetteStore : public Store {
+ public:
+  static StatusOr<std::unique_ptr<CassetteStore>> Open(const CassetteStoreOptions& options);
+  ~CassetteStore() override;
+
+  StatusOr<Entry> Get(const CacheKey& key) override;
+  StatusOr<Entry> Peek(const CacheKey& key) override;
+  // Keeps the keyed headers of an existing record under the same key (same key, same headers).
+  Status Put(const Entry& entry) override { return PutRecord(entry, {}); }
+  Status Delete(const CacheKey& key) override;
+  Status Scan(const ScanOptions& options, const std::function<bool(const Entry&)>& fn) override;
+  StatusOr<int64_t> Purge(const ScanOptions& options) override;
+  StatusOr<int64_t> SweepExpired() override { return int64_t{0}; }
+  // Syncs the used log.
+  Status FlushHits() override;
+  StatusOr<StoreStats> Stats() override;
+
+  // Put, also keeping the headers that entered the key (canonical JSON object, "" for none): the
+  // gateway knows them, the Store interface does not carry them.
+  Status PutRecord(const Entry& entry, std::string_view keyed_headers);
+  // Each record in key order until `fn` returns false. `fn` runs without the lock held.
+  void ForEachRecord(const std::function<bool(const CassetteRecord&)>& fn);
+  const std::string& path() const { return options_.path; }
+
+ private:
+  struct Slot {
+    CassetteRecord record;
+    std::string rendered;  // the record's text in the file
+  };
+
+  CassetteStore(CassetteStoreOptions options, std::vector<RedactPointer> redact, int used_fd);
+  Status WriteLocked();
+  void MarkUsedLocked(const CacheKey& key);
+  static bool Matches(const ScanOptions& options, const Entry& e);
+
+  const CassetteStoreOptions options_;
+  const std::vector<RedactPointer> redact_;
+  std::mutex mu_;
+  std::map<CacheKey, Slot> records_;
+  std::set<CacheKey> used_;
+  int used_fd_ = -1;
+  bool used_log_failed_ = false;
+};
+
+}  // namespace deja::server

@@ -1,0 +1,248 @@
+// The cassette format and CassetteStore: round trips, file layout, redaction, durability, used log.
+#include "server/cassette_store.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "server/cassette_format.h"
+
+namespace deja::server {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Entry MakeEntry(uint8_t key_byte, std::string content) {
+  Entry e;
+  e.key.bytes.fill(key_byte);
+  e.canonical_request =
+      R"({"messages":[{"content":")" + content + R"(","role":"user"}],"model":"gpt-test"})";
+  e.response.status = 200;
+  e.response.content_type = "application/json";
+  e.response.body =
+      "{\n  \"id\": \"chatcmpl-1\",\n  \"object\": \"chat.completion\",\n"
+      "  \"choices\": [{\"message\": {\"content\": \"answer to " +
+      content + "\"}}]\n}";
+  e.meta.created_at_ms = 1'700'000'000'123;
+  e.meta.route = "/v1/chat/completions";
+  e.meta.model = "gpt-test";
+  e.meta.input_tokens = 5;
+  e.meta.output_tokens = 7;
+  return e;
+}
+
+class CassetteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("deja_cassette_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    path_ = (dir_ / "cassette.json").string();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<CassetteStore> Open(CassetteStoreOptions o = {}) {
+    o.path = path_;
+    auto s = CassetteStore::Open(o);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+
+  std::filesystem::path dir_;
+  std::string path_;
+};
+
+TEST_F(CassetteStoreTest, PutIsOnDiskBeforeItReturnsAndReadsBackEqual) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_FALSE(std::filesystem::exists(path_));  // nothing recorded yet, nothing written
+  Entry e = MakeEntry(0xbb, "hi");
+  ASSERT_TRUE(store->PutRecord(e, R"({"openai-beta":"assistants=v2"})").ok());
+  // A second process (a fresh Open) sees it without any close or flush: it is in the file.
+  auto other = Open();
+  StatusOr<Entry> got = other->Peek(e.key);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->canonical_request, e.canonical_request);
+  EXPECT_EQ(got->meta.created_at_ms, e.meta.created_at_ms);
+  EXPECT_EQ(got->meta.route, e.meta.route);
+  EXPECT_EQ(got->meta.input_tokens, 5);
+  // The body is kept as JSON: same document, compact.
+  EXPECT_EQ(json::Write(*json::Parse(got->response.body)),
+            json::Write(*json::Parse(e.response.body)));
+  bool saw = false;
+  other->ForEachRecord([&](const CassetteRecord& r) {
+    saw = true;
+    EXPECT_EQ(r.keyed_headers, R"({"openai-beta":"assistants=v2"})");
+    return true;
+  });
+  EXPECT_TRUE(saw);
+  // No temporary file is left behind.
+  int files = 0;
+  for (const auto& f : std::filesystem::directory_iterator(dir_)) files += f.is_regular_file();
+  EXPECT_EQ(files, 1);
+}
+
+TEST_F(CassetteStoreTest, FileIsPrettySortedByKeyAndStable) {
+  auto store = Open();
+  ASSERT_TRUE(store->Put(MakeEntry(0xcc, "third")).ok());
+  ASSERT_TRUE(store->Put(MakeEntry(0x11, "first")).ok());
+  ASSERT_TRUE(store->Put(MakeEntry(0x77, "second")).ok());
+  const std::string text = ReadFile(path_);
+  const size_t a = text.find(std::string(64, '1')), b = text.find(std::string(64, '7')),
+               c = text.find(std::string(64, 'c'));
+  ASSERT_NE(a, std::string::npos);
+  EXPECT_LT(a, b);
+  EXPECT_LT(b, c);
+  EXPECT_THAT(text,
+              HasSubstr("\n  \"deja_cassette\": 1,\n  \"records\": [\n    {\n      \"key\": "));
+  EXPECT_THAT(text, HasSubstr("\"content\": \"second\""));  // the request, one field per line
+  EXPECT_THAT(text, HasSubstr("\"recorded_at\": \"2023-11-14T22:13:20.123Z\""));
+  // Rewriting the same records produces the same bytes (no churn in review).
+  auto reopened = Open();
+  ASSERT_TRUE(reopened->Put(MakeEntry(0x77, "second")).ok());
+  EXPECT_EQ(ReadFile(path_), text);
+}
+
+TEST_F(CassetteStoreTest, ReplacesRecordsAndDeletesAndPurges) {
+  auto store = Open();
+  Entry e = MakeEntry(0x22, "hi");
+  ASSERT_TRUE(store->Put(e).ok());
+  e.response.body = R"({"id":"chatcmpl-2"})";
+  ASSERT_TRUE(store->Put(e).ok());
+  EXPECT_EQ(store->Stats()->entries, 1);
+  EXPECT_THAT(ReadFile(path_), HasSubstr("chatcmpl-2"));
+  EXPECT_THAT(ReadFile(path_), Not(HasSubstr("chatcmpl-1")));
+  ASSERT_TRUE(store->Put(MakeEntry(0x33, "other")).ok());
+  ASSERT_TRUE(store->Delete(e.key).ok());
+  EXPECT_EQ(store->Delete(e.key).code(), StatusCode::kNotFound);
+  EXPECT_EQ(Open()->Stats()->entries, 1);
+  ScanOptions all;
+  EXPECT_EQ(*store->Purge(all), 1);
+  EXPECT_EQ(Open()->Stats()->entries, 0);
+  EXPECT_THAT(ReadFile(path_), HasSubstr("\"records\": []"));
+}
+
+TEST_F(CassetteStoreTest, StreamsAndNonJsonBodiesRoundTripExactly) {
+  auto store = Open();
+  Entry e = MakeEntry(0x44, "stream");
+  e.response.streamed = true;
+  e.response.body.clear();
+  e.response.content_type = "text/event-stream";
+  e.response.events = {{"message_start", R"({"type":"message_start","n":1})"},
+                       {"", "[DONE]"},
+                       {"", "\"just a string\""},
+                       {"", std::string("\xff\xfe binary", 9)},
+                       {"", R"({"big":12345678901234567890})"}};
+  ASSERT_TRUE(store->Put(e).ok());
+  Entry plain = MakeEntry(0x55, "plain");
+  plain.response.body = "not json at all";
+  plain.response.content_type = "text/plain";
+  ASSERT_TRUE(store->Put(plain).ok());
+
+  auto reopened = Open();
+  StatusOr<Entry> got = reopened->Peek(e.key);
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(got->response.streamed);
+  EXPECT_EQ(got->response.events, e.response.events);
+  EXPECT_EQ(reopened->Peek(plain.key)->response.body, "not json at all");
+  const std::string text = ReadFile(path_);
+  EXPECT_THAT(text, HasSubstr(R"("data_text": "[DONE]")"));
+  EXPECT_THAT(text, HasSubstr(R"("data_base64": ")"));
+  EXPECT_THAT(text, HasSubstr(R"("data_text": "{\"big\":12345678901234567890}")"));
+  EXPECT_THAT(text, HasSubstr(R"("event": "message_start")"));
+}
+
+TEST_F(CassetteStoreTest, RedactsConfiguredPointersInFileAndMemory) {
+  CassetteStoreOptions o;
+  o.redact_pointers = {"/response/body/id", "/request/messages/*/content",
+                       "/response/body/choices/*/message/content", "/response/body/nope"};
+  auto store = Open(o);
+  Entry e = MakeEntry(0x66, "my password is hunter2");
+  ASSERT_TRUE(store->Put(e).ok());
+  const std::string text = ReadFile(path_);
+  EXPECT_THAT(text, Not(HasSubstr("hunter2")));
+  EXPECT_THAT(text, Not(HasSubstr("chatcmpl-1")));
+  EXPECT_THAT(text, HasSubstr(R"("id": "[REDACTED]")"));
+  EXPECT_THAT(text, HasSubstr(R"("content": "[REDACTED]")"));
+  // This process serves what a replay of the file would serve.
+  EXPECT_THAT(store->Peek(e.key)->response.body, HasSubstr("[REDACTED]"));
+  // The key is kept, so the (unredacted) request still matches on replay.
+  EXPECT_TRUE(Open()->Peek(e.key).ok());
+
+  o.redact_pointers = {"/meta/model"};
+  o.path = path_;
+  StatusOr<std::unique_ptr<CassetteStore>> bad = CassetteStore::Open(o);
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(CassetteStoreTest, ReplayRefusesAMissingFileAndBadFilesNameTheProblem) {
+  CassetteStoreOptions o;
+  o.path = path_;
+  o.create_if_missing = false;
+  StatusOr<std::unique_ptr<CassetteStore>> missing = CassetteStore::Open(o);
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(missing.status().message(), HasSubstr("--mode record"));
+
+  std::ofstream(path_) << R"({"deja_cassette": 1, "records": [{"key": "zz"}]})";
+  StatusOr<std::unique_ptr<CassetteStore>> bad = CassetteStore::Open(o);
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("records/0"));
+
+  std::ofstream(path_) << R"({"deja_cassette": 2, "records": []})";
+  EXPECT_THAT(CassetteStore::Open(o).status().message(), HasSubstr("version 2"));
+}
+
+TEST_F(CassetteStoreTest, UsedLogNamesEachUsedRecordOnce) {
+  {
+    auto store = Open();
+    ASSERT_TRUE(store->Put(MakeEntry(0x01, "a")).ok());
+    ASSERT_TRUE(store->Put(MakeEntry(0x02, "b")).ok());
+  }
+  CassetteStoreOptions o;
+  o.used_log = (dir_ / "used.log").string();
+  auto store = Open(o);
+  Entry a = MakeEntry(0x01, "a");
+  EXPECT_TRUE(store->Get(a.key).ok());
+  EXPECT_TRUE(store->Get(a.key).ok());
+  EXPECT_TRUE(store->Peek(MakeEntry(0x02, "b").key).ok());  // inspection is not use
+  CacheKey missing;
+  missing.bytes.fill(0x09);
+  EXPECT_EQ(store->Get(missing).status().code(), StatusCode::kNotFound);
+  // Written at once (no flush needed), one line per key.
+  EXPECT_EQ(ReadFile(o.used_log), a.key.Hex() + "\n");
+  // Replaying never rewrites the cassette.
+  const auto before = std::filesystem::last_write_time(path_);
+  EXPECT_TRUE(store->FlushHits().ok());
+  store.reset();
+  EXPECT_EQ(std::filesystem::last_write_time(path_), before);
+}
+
+TEST(CassetteFormat, IsoTimesRoundTrip) {
+  EXPECT_EQ(FormatIsoMillis(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(*ParseIsoMillis(FormatIsoMillis(1'700'000'000'123)), 1'700'000'000'123);
+  EXPECT_FALSE(ParseIsoMillis("2024-01-01").ok());
+}
+
+TEST(CassetteFormat, SecretIsFixed) {
+  // Cassette keys must be the same on every machine: the secret is a constant, not random.
+  EXPECT_EQ(CassetteSecret(), CassetteSecret());
+  EXPECT_EQ(CassetteSecret()[0], 'd');
+}
+
+}  // namespace
+}  // namespace deja::server
