@@ -10,20 +10,23 @@
 // then rescores the rerank_factor * k best candidates with the float vectors. With rerank = false
 // it keeps only the codes and returns estimated scores: far less memory, approximate results.
 //
-// Thread safety: safe for concurrent use (see VectorIndex): a std::shared_mutex is taken shared by
-// Search/size/MemoryBytes/Save and exclusive by Add/AddBatch/Remove.
+// Thread safety: safe for concurrent use (see VectorIndex): an RwLock (rw_lock.h) is taken shared
+// by Search/size/MemoryBytes/Save and exclusive by Add/AddBatch/Remove.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
+
 #include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
+#include "semantic/rw_lock.h"
 
 #include "semantic/index_file.h"
+#include "semantic/rw_lock.h"
 #include "semantic/turbo_quant.h"
 #include "semantic/vector_index.h"
 
@@ -59,7 +62,7 @@ class FlatIndex final : public VectorIndex {
   const int rerank_factor_;
   const std::optional<tq::TurboQuantizer> tq_;
 
-  mutable std::shared_mutex mu_;
+  mutable vindex::RwLock mu_;
   std::vector<uint64_t> ids_;   // slot -> id
   std::vector<float> vectors_;  // slot * dims_ ... : the floats (when keep_floats_)
   std::vector<uint8_t> codes_;  // slot * code_bytes ... : TurboQuant codes (when tq_)

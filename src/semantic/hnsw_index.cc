@@ -15,6 +15,7 @@
 
 #include "semantic/distance.h"
 #include "semantic/flat_index.h"
+#include "semantic/rw_lock.h"
 
 // hnswlib is header-only and not written for -Wall -Wextra -Werror; it lives in a system include
 // directory, and the pragmas keep it quiet even if it is found elsewhere.
@@ -92,7 +93,7 @@ struct HnswIndex::Impl {
   int m = 0;
   int ef_construction = 0;
 
-  mutable std::shared_mutex mu;
+  mutable vindex::RwLock mu;
   std::vector<uint64_t> slot_ids;                // slot (hnswlib label) -> id, for live slots
   std::unordered_map<uint64_t, uint32_t> slots;  // id -> slot
   std::vector<uint32_t> free_slots;              // deleted slots, reusable
@@ -131,7 +132,7 @@ Status HnswIndex::Add(uint64_t id, std::span<const float> vec) {
     if (s.free_slots.empty() && s.slot_ids.size() >= kMaxSlots) {
       return ResourceExhaustedError("hnsw index is full");
     }
-    s.Reserve(1);
+    if (s.free_slots.empty()) s.Reserve(1);
     bool fresh;
     const uint32_t slot = s.TakeSlot(&fresh);
     try {

@@ -13,7 +13,7 @@
 //     checksum is verified before hnswlib's loader (which trusts its input) sees a byte.
 //   - Errors: hnswlib throws; every call is wrapped and mapped to a Status.
 //
-// Thread safety: safe for concurrent use. A std::shared_mutex is held shared by Search (hnswlib
+// Thread safety: safe for concurrent use. An RwLock (rw_lock.h) is held shared by Search (hnswlib
 // searches are read-only apart from an internally locked pool of visited lists), size,
 // MemoryBytes and Save, and exclusive by Add, AddBatch, Remove and set_ef_search. AddBatch inserts
 // with several threads inside its exclusive section (hnswlib's own per-node locks make parallel

@@ -22,7 +22,8 @@
 // Thread safety: every method may be called concurrently from many threads. Each engine guards its
 // state with a reader-writer lock: Search, size, MemoryBytes and Save take it shared (so searches
 // run in parallel with each other and with Save), Add and Remove take it exclusive (a search waits
-// for at most one insertion, ~0.1-1 ms for HNSW). Save blocks writers, not readers.
+// for at most one insertion, ~0.1-1 ms for HNSW). A waiting writer goes ahead of searches that
+// arrive after it, so a steady search load cannot starve Add. Save blocks writers, not readers.
 #pragma once
 
 #include <cstddef>
