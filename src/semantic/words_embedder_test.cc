@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -140,6 +141,50 @@ TEST(WordsEmbedderTest, UnknownWordsGetStablePseudoRandomVectors) {
   EXPECT_NEAR(norm, 1.0, 1e-5);
   // An unknown word changes the meaning: "cat zebra" is not "cat yak".
   EXPECT_NE(Embed(*e, "cat zebra"), Embed(*e, "cat yak"));
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// scripts/convert_wink_embeddings.mjs and WriteWordVectors must write the same bytes: the script
+// makes the real file, the C++ writer the test files, and the loader must read both.
+TEST(WordVectorsTest, ConverterScriptMatchesTheCppWriter) {
+  if (std::system("node --version > /dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "node is not installed (scripts/install-deps.sh installs it)";
+  }
+  // Dyadic values: exact in float and double, so both writers start from identical floats.
+  const std::vector<std::string> words = {"the", "caf\u00e9", "zebra"};
+  const std::vector<std::string> utf8 = {"the", "caf\xC3\xA9", "zebra"};
+  const std::vector<float> v = {0.5f, -0.375f, 1.25f, 0.0f,      -3.0f, 0.8125f,
+                                2.0f, -2.0f,   0.0f,  0.015625f, 7.5f,  -0.5f};
+  std::string json = R"({"precision":8,"l2NormIndex":4,"wordIndex":5,"size":3,"dimensions":4,)";
+  json += R"("words":["the","caf\u00e9","zebra"],"vectors":{)";
+  for (size_t r = 0; r < 3; ++r) {
+    json += (r ? ",\"" : "\"") + words[r] + "\":[";
+    for (size_t i = 0; i < 4; ++i) json += std::to_string(v[r * 4 + i]) + ",";
+    json += "1.0," + std::to_string(r) + "]";
+  }
+  json += R"(},"unkVector":[0,0,0,0,0,-1]})";
+  const std::string in = TempPath("wink.json");
+  std::ofstream(in) << json;
+  for (WordVectorType type : {WordVectorType::kInt8, WordVectorType::kFloat16}) {
+    const bool f16 = type == WordVectorType::kFloat16;
+    const std::string js = TempPath(f16 ? "js16.dwv" : "js8.dwv");
+    const std::string cc = TempPath(f16 ? "cc16.dwv" : "cc8.dwv");
+    const std::string cmd = "node " + std::string(DEJA_SOURCE_DIR) +
+                            "/scripts/convert_wink_embeddings.mjs " + in + " " + js +
+                            (f16 ? " --f16" : "") + " 2> /dev/null";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    ASSERT_TRUE(WriteWordVectors(cc, utf8, v, 4, type).ok());
+    const std::string a = ReadAll(js), b = ReadAll(cc);
+    EXPECT_GT(a.size(), 80u);
+    EXPECT_TRUE(a == b) << (f16 ? "f16" : "int8") << ": " << a.size() << " vs " << b.size();
+    ::unlink(js.c_str());
+    ::unlink(cc.c_str());
+  }
+  ::unlink(in.c_str());
 }
 
 // The real vectors, when scripts/fetch-word-vectors.sh has been run.
