@@ -19,6 +19,11 @@ Status ApplyConfigFile(const std::string& path, GatewayOptions* options);
 Status ApplyEnvironment(GatewayOptions* options);
 // Applies one "section.key" setting given as text (lists: comma-separated).
 Status ApplySetting(std::string_view dotted_key, std::string_view value, GatewayOptions* options);
+// The effective options: defaults < config file (`config_flag`, else $DEJA_CONFIG, else ./deja.toml
+// when present) < DEJA_* environment < `settings` ("section.key=value").
+StatusOr<GatewayOptions> ResolveOptions(const std::string& config_flag,
+                                        const std::vector<std::string>& settings);
+
 // Every option as "section.key" with its current value, one per line (for `deja config show`).
 std::string DescribeOptions(const GatewayOptions& options);
 

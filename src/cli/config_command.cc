@@ -9,9 +9,6 @@
 
 namespace deja::cli {
 
-StatusOr<GatewayOptions> ResolveOptions(const std::string& config_flag,
-                                        const std::vector<std::string>& settings);
-
 namespace {
 
 struct ConfigFlags {

@@ -7,10 +7,12 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/config.h"
 #include "core/json.h"
 #include "core/key.h"
 #include "core/normalize.h"
 #include "core/route.h"
+#include "server/gateway.h"
 
 namespace deja::cli {
 namespace {
@@ -18,7 +20,8 @@ namespace {
 struct KeyFlags {
   std::string input = "-";
   std::string route = "/v1/chat/completions";
-  std::string data_dir = "./deja-data";
+  std::string config;
+  std::string data_dir;
   std::string api_key;
   std::string name_space;
   std::vector<std::string> headers;
@@ -46,18 +49,29 @@ int RunKey(const KeyFlags& flags) {
     size_t v = h.find_first_not_of(' ', colon + 1);
     headers.emplace_back(h.substr(0, colon), v == std::string::npos ? "" : h.substr(v));
   }
+  // The same rules `deja serve` applies, from the same config sources, plus any given here.
+  StatusOr<GatewayOptions> serve = ResolveOptions(flags.config, {});
+  if (!serve.ok()) return Fail(serve.status().message());
   NormalizeOptions options;
-  options.ignore_pointers = flags.ignore_pointers;
-  options.strip_patterns = flags.strip_patterns;
+  options.ignore_pointers = serve->cache.ignore_pointers;
+  options.strip_patterns = serve->cache.strip_patterns;
+  options.alias_tool_call_ids = serve->cache.alias_tool_call_ids;
+  options.ignore_pointers.insert(options.ignore_pointers.end(), flags.ignore_pointers.begin(),
+                                 flags.ignore_pointers.end());
+  options.strip_patterns.insert(options.strip_patterns.end(), flags.strip_patterns.begin(),
+                                flags.strip_patterns.end());
+  const std::string data_dir = flags.data_dir.empty() ? serve->store.data_dir : flags.data_dir;
   StatusOr<std::unique_ptr<Normalizer>> normalizer = Normalizer::Create(options);
   if (!normalizer.ok()) return Fail(normalizer.status().message());
   StatusOr<NormalizedRequest> normalized =
       (*normalizer)->Normalize(route, std::move(*doc), headers);
   if (!normalized.ok()) return Fail(normalized.status().message());
 
-  StatusOr<DeploymentSecret> secret = LoadDeploymentSecret(flags.data_dir);
+  StatusOr<DeploymentSecret> secret = LoadDeploymentSecret(data_dir);
   if (!secret.ok()) return Fail(secret.status().message());
-  TenantScope scope = ScopeForCredential(*secret, flags.api_key);
+  TenantScope scope = serve->cache.tenant_isolation == "shared"
+                          ? ScopeForCredential(*secret, server::kSharedScopeCredential)
+                          : ScopeForCredential(*secret, flags.api_key);
   CacheKey key = ComputeKey(scope, flags.name_space, route, *normalized);
   std::printf("%s\n", key.Hex().c_str());
   if (!normalized->keyed_headers.empty()) {
@@ -77,8 +91,10 @@ void RegisterKeyCommand(CLI::App& app, Runner* run) {
   cmd->add_option("input", f->input, "Request body JSON file, or - for standard input")
       ->capture_default_str();
   cmd->add_option("--route", f->route, "API path the request is sent to")->capture_default_str();
-  cmd->add_option("--data-dir", f->data_dir, "Data directory holding the deployment secret")
-      ->capture_default_str();
+  cmd->add_option("--config", f->config,
+                  "The gateway's config file (its normalization rules apply)");
+  cmd->add_option("--data-dir", f->data_dir,
+                  "Data directory holding the deployment secret (default: the config's)");
   cmd->add_option("--api-key", f->api_key, "The caller's API key (selects the tenant scope)");
   cmd->add_option("--namespace", f->name_space, "Cache namespace (X-Deja-Namespace)");
   cmd->add_option("--header", f->headers, "Request header NAME: VALUE (repeatable)");
