@@ -25,18 +25,27 @@ if [[ ! -d "$build/bench" ]]; then
   exit 1
 fi
 
-# Timings of an unoptimised build say nothing about the code, so refuse one unless asked.
-build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt" 2>/dev/null || true)"
-case "$build_type" in
-  Release | RelWithDebInfo | MinSizeRel) ;;
-  *)
-    if [[ "${BENCH_ALLOW_DEBUG:-0}" != 1 ]]; then
-      echo "run.sh: $build is a '${build_type:-unset}' build; benchmark a Release or" \
-        "RelWithDebInfo build (or set BENCH_ALLOW_DEBUG=1)" >&2
-      exit 1
-    fi
-    ;;
-esac
+# Timings of an unoptimised build say nothing about the code, so refuse one unless asked. The
+# compile commands show the flags the benchmarks were really built with (an empty
+# CMAKE_BUILD_TYPE in the cache still means the project's default, RelWithDebInfo).
+optimised="$(python3 - "$build/compile_commands.json" <<'PY' 2>/dev/null || echo unknown
+import json, re, sys
+cmds = [e.get("command", " ".join(e.get("arguments", []))) for e in json.load(open(sys.argv[1]))
+        if e["file"].endswith("_bench.cc")]
+flags = [re.findall(r"(?:^|\s)-O([0-9sgz]*)", c) for c in cmds]
+print("yes" if cmds and all(f and f[-1] not in ("0", "g") for f in flags) else "no")
+PY
+)"
+if [[ "$optimised" != yes && "${BENCH_ALLOW_DEBUG:-0}" != 1 ]]; then
+  if [[ "$optimised" == no ]]; then
+    echo "run.sh: the benchmarks in $build are not built with optimisation (-O2/-O3); use a" \
+      "Release or RelWithDebInfo build (or set BENCH_ALLOW_DEBUG=1)" >&2
+  else
+    echo "run.sh: cannot tell how $build was built (no compile_commands.json); set" \
+      "BENCH_ALLOW_DEBUG=1 to run anyway" >&2
+  fi
+  exit 1
+fi
 
 bins=()
 if [[ $# -gt 0 ]]; then
@@ -62,6 +71,12 @@ args=(--benchmark_repetitions="$reps" --benchmark_report_aggregates_only=true)
 
 for bin in "${bins[@]}"; do
   name="$(basename "$bin")"
+  # A binary older than its source was not rebuilt (e.g. the build failed): its numbers would be
+  # attributed to code it does not contain.
+  if [[ "$root/bench/$name.cc" -nt "$bin" ]]; then
+    echo "run.sh: $bin is older than bench/$name.cc; rebuild it first" >&2
+    exit 1
+  fi
   json="$results/$name.json"
   md="$results/$name.md"
   echo "== $name (${reps} repetitions)"

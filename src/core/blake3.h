@@ -13,7 +13,7 @@
 // Speed: the chunks (1 KiB each) of a multi-chunk input are compressed side by side with SSE4.1 or
 // AVX2 kernels when the CPU has them, and a single chunk's blocks with an SSE4.1 compression
 // function; the choice is made once at run time, so the binary runs on any x86-64. Other
-// architectures use the portable code. Hashing a 1 KB body takes ~1.4 us, 2 KB ~1.8 us, 4 KB
+// architectures use the portable code. Hashing a 1 KB body takes ~1.3 us, 2 KB ~1.6 us, 4 KB
 // ~2.5 us on the development VMs (bench/results/hash_bench.md).
 //
 // Thread safety: Blake3 is a value type (thread-compatible). Distinct objects may be used from

@@ -185,31 +185,34 @@ DEJA_SSE41 __m128i Gather(M m) {
       static_cast<int>(MessageWord(m, s[C])), static_cast<int>(MessageWord(m, s[D])));
 }
 
+// Diagonal step without delaying row 1: G's last result is row 1 (b), so instead of rotating rows
+// 1-3 into place, rows 0, 2 and 3 are rotated (they are finished earlier and shuffle in b's
+// shadow). Lane i then holds (a[i-1], b[i], c[i+1], d[i+2]): diagonal i-1, so the diagonal
+// message words are taken in the order of diagonals 3, 0, 1, 2. Saves a cycle of latency per
+// half-round, ~6% of a compression.
 template <int R, typename M>
 DEJA_SSE41 void RowRound(__m128i& r0, __m128i& r1, __m128i& r2, __m128i& r3, M m) {
   // Columns: lane i runs G on (v[i], v[4+i], v[8+i], v[12+i]).
   G(r0, r1, r2, r3, Gather<R, 0, 2, 4, 6>(m), Gather<R, 1, 3, 5, 7>(m));
-  // Diagonals: rotating rows 1..3 left by 1..3 lanes lines up (v[i], v[4+(i+1)%4], ...).
-  r1 = _mm_shuffle_epi32(r1, _MM_SHUFFLE(0, 3, 2, 1));
-  r2 = _mm_shuffle_epi32(r2, _MM_SHUFFLE(1, 0, 3, 2));
-  r3 = _mm_shuffle_epi32(r3, _MM_SHUFFLE(2, 1, 0, 3));
-  G(r0, r1, r2, r3, Gather<R, 8, 10, 12, 14>(m), Gather<R, 9, 11, 13, 15>(m));
-  r1 = _mm_shuffle_epi32(r1, _MM_SHUFFLE(2, 1, 0, 3));
-  r2 = _mm_shuffle_epi32(r2, _MM_SHUFFLE(1, 0, 3, 2));
-  r3 = _mm_shuffle_epi32(r3, _MM_SHUFFLE(0, 3, 2, 1));
+  r0 = _mm_shuffle_epi32(r0, _MM_SHUFFLE(2, 1, 0, 3));  // lane i <- a[i-1]
+  r2 = _mm_shuffle_epi32(r2, _MM_SHUFFLE(0, 3, 2, 1));  // lane i <- c[i+1]
+  r3 = _mm_shuffle_epi32(r3, _MM_SHUFFLE(1, 0, 3, 2));  // lane i <- d[i+2]
+  G(r0, r1, r2, r3, Gather<R, 14, 8, 10, 12>(m), Gather<R, 15, 9, 11, 13>(m));
+  r0 = _mm_shuffle_epi32(r0, _MM_SHUFFLE(0, 3, 2, 1));
+  r2 = _mm_shuffle_epi32(r2, _MM_SHUFFLE(2, 1, 0, 3));
+  r3 = _mm_shuffle_epi32(r3, _MM_SHUFFLE(1, 0, 3, 2));
 }
 
 // The message words one G step of two blocks needs, as x = [a's x words | b's x words] and
 // y = [a's y words | b's y words], from the blocks held as low (words 0-7) and high (8-15) halves.
-// kFirst is the first of the eight schedule positions used (0 for columns, 8 for diagonals). Built
-// with permutes whose index vectors and blend masks come from the schedule at compile time.
-template <int R, int kFirst>
+// X0..X3 are the schedule positions of the x words (the y words follow each). Built with permutes
+// whose index vectors and blend masks come from the schedule at compile time.
+template <int R, int X0, int X1, int X2, int X3>
 DEJA_AVX2 void Messages2(__m256i a_lo, __m256i a_hi, __m256i b_lo, __m256i b_hi, __m256i& x,
                          __m256i& y) {
   constexpr const std::array<uint8_t, 16>& s = kSchedule[R];
-  // Lanes 0-3: x words (positions kFirst, +2, +4, +6); lanes 4-7: y words (+1, +3, +5, +7).
-  constexpr int w[8] = {s[kFirst],     s[kFirst + 2], s[kFirst + 4], s[kFirst + 6],
-                        s[kFirst + 1], s[kFirst + 3], s[kFirst + 5], s[kFirst + 7]};
+  // Lanes 0-3: x words (schedule positions X0..X3); lanes 4-7: y words (the positions after).
+  constexpr int w[8] = {s[X0], s[X1], s[X2], s[X3], s[X0 + 1], s[X1 + 1], s[X2 + 1], s[X3 + 1]};
   constexpr int kHighMask = (w[0] >= 8) | (w[1] >= 8) << 1 | (w[2] >= 8) << 2 | (w[3] >= 8) << 3 |
                             (w[4] >= 8) << 4 | (w[5] >= 8) << 5 | (w[6] >= 8) << 6 |
                             (w[7] >= 8) << 7;
@@ -228,16 +231,17 @@ DEJA_AVX2 void Messages2(__m256i a_lo, __m256i a_hi, __m256i b_lo, __m256i b_hi,
 template <int R>
 DEJA_AVX2 void RowRound2(__m256i& r0, __m256i& r1, __m256i& r2, __m256i& r3, const __m256i m[4]) {
   __m256i x, y;
-  Messages2<R, 0>(m[0], m[1], m[2], m[3], x, y);
+  Messages2<R, 0, 2, 4, 6>(m[0], m[1], m[2], m[3], x, y);
   G(r0, r1, r2, r3, x, y);
-  r1 = _mm256_shuffle_epi32(r1, _MM_SHUFFLE(0, 3, 2, 1));
-  r2 = _mm256_shuffle_epi32(r2, _MM_SHUFFLE(1, 0, 3, 2));
-  r3 = _mm256_shuffle_epi32(r3, _MM_SHUFFLE(2, 1, 0, 3));
-  Messages2<R, 8>(m[0], m[1], m[2], m[3], x, y);
+  // Diagonals as in RowRound.
+  r0 = _mm256_shuffle_epi32(r0, _MM_SHUFFLE(2, 1, 0, 3));
+  r2 = _mm256_shuffle_epi32(r2, _MM_SHUFFLE(0, 3, 2, 1));
+  r3 = _mm256_shuffle_epi32(r3, _MM_SHUFFLE(1, 0, 3, 2));
+  Messages2<R, 14, 8, 10, 12>(m[0], m[1], m[2], m[3], x, y);
   G(r0, r1, r2, r3, x, y);
-  r1 = _mm256_shuffle_epi32(r1, _MM_SHUFFLE(2, 1, 0, 3));
-  r2 = _mm256_shuffle_epi32(r2, _MM_SHUFFLE(1, 0, 3, 2));
-  r3 = _mm256_shuffle_epi32(r3, _MM_SHUFFLE(0, 3, 2, 1));
+  r0 = _mm256_shuffle_epi32(r0, _MM_SHUFFLE(0, 3, 2, 1));
+  r2 = _mm256_shuffle_epi32(r2, _MM_SHUFFLE(2, 1, 0, 3));
+  r3 = _mm256_shuffle_epi32(r3, _MM_SHUFFLE(1, 0, 3, 2));
 }
 
 }  // namespace
