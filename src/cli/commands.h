@@ -18,6 +18,10 @@ void RegisterStoreCommand(CLI::App& app, Runner* run);   // store_command.cc
 void RegisterServeCommand(CLI::App& app, Runner* run);   // serve_command.cc
 void RegisterConfigCommand(CLI::App& app, Runner* run);  // config_command.cc
 
+// Test-mode cassettes: ls, show, diff, prune (cassette_command.cc), import, export
+// (cassette_transfer.cc).
+void RegisterCassetteCommand(CLI::App& app, Runner* run);
+
 // Reads a whole file, or standard input when `path` is "-". Returns false (with `*error` set) on
 // failure.
 bool ReadInput(const std::string& path, std::string* out, std::string* error);

@@ -119,9 +119,11 @@ bool Gateway::Follow(Call& c, Flight& flight) {
       std::string out;
       AppendClientEvents(c.route, c.normalized.include_usage, batch, &out);
       if (!started) {
+        // Age 0, as ServeStored gives followers: the answer is fresh from upstream.
         Headers headers = {{"Content-Type", "text/event-stream; charset=utf-8"},
                            {"X-Deja-Cache", "hit"},
-                           {"X-Deja-Key", c.key.Hex()}};
+                           {"X-Deja-Key", c.key.Hex()},
+                           {"Age", "0"}};
         started = c.writer->StartStream(200, std::move(headers));
         // Once the leader streams, it is alive: wait as long as an upstream read may take.
         wait_until = std::chrono::steady_clock::now() +

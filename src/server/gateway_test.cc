@@ -159,6 +159,10 @@ TEST_F(GatewayTest, ConcurrentIdenticalMissesMakeOneUpstreamCall) {
     if (i % 2) {
       EXPECT_THAT(results[i].body, HasSubstr("[DONE]")) << i;
     }
+    // Followers, streaming ones included, carry the hit headers (fresh from upstream: Age 0).
+    if (results[i].Header("X-Deja-Cache") == "hit") {
+      EXPECT_EQ(results[i].Header("Age"), "0") << i;
+    }
   }
 }
 
