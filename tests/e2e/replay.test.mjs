@@ -1,7 +1,7 @@
 // Test mode through the official `openai` SDK: record against the fake upstream into a cassette,
 // stop the upstream, replay the same requests from the cassette (streams included), and get the
 // not-recorded error naming the differing field for a new request. Also `deja cassette` ls, show,
-// diff and prune on the recorded file.
+// diff and prune on the recorded file, and import/export between a data directory and a cassette.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -155,5 +155,70 @@ describe('test mode: record, then replay with the upstream stopped', () => {
     assert.match(diff.out, /^- [0-9a-f]{64}\t\/v1\/chat\/completions/m);
     assert.match(diff.out, /0 added, 1 removed, 0 changed/);
     assert.equal(cli('prune', copy, '--used-log', join(dir, 'missing.log')).code, 2);
+  });
+
+  test('import: data directory -> cassette; export: cassette -> data directory', GW, async () => {
+    const KEY = 'sk-tenant-import';
+    const chat = { model: 'fake-model', messages: user('import me'), temperature: 0 };
+    const messages = { model: 'claude-fake', max_tokens: 32, messages: user('import me too') };
+    const post = (url, path, body, headers) => fetch(url + path, {
+      method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(20_000),
+      headers: { 'content-type': 'application/json', ...headers },
+    });
+    const openaiHeaders = { authorization: `Bearer ${KEY}` };
+    const anthropicHeaders = { 'x-api-key': KEY, 'anthropic-version': '2023-06-01' };
+    const imported = join(dir, 'imported.json');
+
+    const fake = await startFake();
+    try {
+      const live = await startDeja({ upstream: fake.url });
+      try {
+        assert.equal((await post(live.url, '/v1/chat/completions', chat, openaiHeaders)).status, 200);
+        assert.equal((await post(live.url, '/v1/messages', messages, anthropicHeaders)).status, 200);
+        // Another tenant's entry must not be imported.
+        await post(live.url, '/v1/chat/completions', { ...chat, seed: 7 }, { authorization: 'Bearer sk-other' });
+        const dataDir = join(live.dataDir, 'data');
+        const wrong = cli('import', imported, '--data-dir', dataDir);
+        assert.equal(wrong.code, 2, 'import needs --api-key or --shared');
+        const r = cli('import', imported, '--data-dir', dataDir, '--api-key', KEY);
+        assert.equal(r.code, 0, r.err);
+        assert.match(r.out, /imported 2 entries .*skipped 1/);
+      } finally {
+        await live.stop();
+      }
+    } finally {
+      await fake.stop();
+    }
+    const doc = JSON.parse(await readFile(imported, 'utf8'));
+    assert.equal(doc.records.length, 2);
+    assert.deepEqual(doc.records.find((x) => x.route === '/v1/messages').headers, { 'anthropic-version': '2023-06-01' });
+
+    // The imported cassette replays with the upstream down, for any API key.
+    const down = `http://127.0.0.1:${await closedPort()}`;
+    const replay = await startDeja({ upstream: down, args: ['--mode', 'replay', '--cassette', imported] });
+    try {
+      const a = await post(replay.url, '/v1/chat/completions', chat, { authorization: 'Bearer sk-ci' });
+      assert.equal(a.status, 200);
+      assert.equal(a.headers.get('x-deja-cache'), 'hit');
+      const m = await post(replay.url, '/v1/messages', messages, { ...anthropicHeaders, 'x-api-key': 'sk-ci' });
+      assert.equal(m.headers.get('x-deja-cache'), 'hit');
+    } finally {
+      await replay.stop();
+    }
+
+    // Export into a fresh data directory for another tenant: a live deja there answers from it.
+    const exportedDir = join(dir, 'exported-data');
+    const ex = cli('export', imported, '--data-dir', exportedDir, '--api-key', 'sk-new-tenant');
+    assert.equal(ex.code, 0, ex.err);
+    assert.match(ex.out, /exported 2 records/);
+    const again = await startDeja({ upstream: down, args: ['--set', `store.data_dir=${exportedDir}`] });
+    try {
+      const hit = await post(again.url, '/v1/chat/completions', chat, { authorization: 'Bearer sk-new-tenant' });
+      assert.equal(hit.headers.get('x-deja-cache'), 'hit');
+      const otherTenant = await post(again.url, '/v1/chat/completions', chat, { authorization: 'Bearer sk-someone' });
+      assert.equal(otherTenant.status, 502, 'another tenant misses (and the upstream is down)');
+    } finally {
+      await again.stop();
+    }
   });
 });
