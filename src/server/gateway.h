@@ -4,7 +4,8 @@
 // the store on the I/O thread (microseconds, no thread hop). A miss goes to the worker pool: one
 // upstream call per key (single flight), the answer streams back as it arrives and is stored once
 // complete. Anything else is proxied unchanged. Every failure of the cache machinery fails open:
-// the request is forwarded and the failure counted.
+// the request is forwarded and the failure counted (except in replay mode, which never forwards:
+// there a failure is an error answer).
 //
 // Test modes (server.mode): "record" sends every request upstream and stores the answer, "replay"
 // answers only from recordings and never calls upstream (a request that was not recorded gets 404
