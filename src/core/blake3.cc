@@ -130,10 +130,19 @@ struct Output {
   }
 
   // Output block i is the root compression with the counter set to i.
-  void RootBytes(uint8_t* out, size_t len) const {
+  void RootBytes(Backend b, uint8_t* out, size_t len) const {
     uint32_t words[16];
     for (uint64_t i = 0; len > 0; ++i) {
+#if defined(__x86_64__)
+      if (b != Backend::kPortable) {
+        CompressXofSse41(cv, block, block_len, i, flags | kRoot, words);
+      } else {
+        CompressXofPortable(cv, block, block_len, i, flags | kRoot, words);
+      }
+#else
+      (void)b;
       CompressXofPortable(cv, block, block_len, i, flags | kRoot, words);
+#endif
       const size_t take = std::min(len, kBlockLen);
       uint8_t bytes[kBlockLen];
       for (int w = 0; w < 16; ++w) StoreLe32(bytes + 4 * w, words[w]);
@@ -461,7 +470,7 @@ void Blake3::Finalize(uint8_t* out, size_t out_len) const {
     o.ChainingValue(b, right);
     o = ParentOutput(&stack_[below * 8], right, key_, flags_);
   }
-  o.RootBytes(out, out_len);
+  o.RootBytes(b, out, out_len);
 }
 
 std::array<uint8_t, Blake3::kOutLen> Blake3::Finalize() const {

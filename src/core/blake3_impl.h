@@ -121,6 +121,9 @@ void HashTwoChunksSse41(const uint8_t* in, size_t blocks_b, const uint32_t key[8
 // One compression, holding the state as four rows of a 4x4 matrix in SSE registers.
 void CompressInPlaceSse41(uint32_t cv[8], const uint32_t m[16], uint32_t block_len,
                           uint64_t counter, uint32_t flags);
+// The full 16-word output, for the root's extended output.
+void CompressXofSse41(const uint32_t cv[8], const uint32_t m[16], uint32_t block_len,
+                      uint64_t counter, uint32_t flags, uint32_t out[16]);
 // `n` consecutive full blocks of one chunk (little-endian bytes), chained through `cv`. The first
 // block gets CHUNK_START if `chunk_start`, the last CHUNK_END if `chunk_end`.
 void CompressBlocksSse41(uint32_t cv[8], const uint8_t* blocks, size_t n, uint64_t counter,

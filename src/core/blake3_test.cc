@@ -412,6 +412,10 @@ TEST(Blake3Test, Sse41CompressionAgreesWithPortable) {
     blake3_internal::CompressInPlacePortable(a, m, len, counter, flags);
     blake3_internal::CompressInPlaceSse41(c, m, len, counter, flags);
     ASSERT_TRUE(std::equal(a, a + 8, c)) << "trial " << trial;
+    uint32_t xa[16], xc[16];
+    blake3_internal::CompressXofPortable(cv, m, len, counter, flags, xa);
+    blake3_internal::CompressXofSse41(cv, m, len, counter, flags, xc);
+    ASSERT_TRUE(std::equal(xa, xa + 16, xc)) << "xof trial " << trial;
   }
   // Runs of whole blocks with the chaining value kept in registers, every start/end combination.
   std::string blocks(16 * 64, '\0');

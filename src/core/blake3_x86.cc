@@ -266,6 +266,30 @@ __attribute__((target("sse4.1"))) void CompressInPlaceSse41(uint32_t cv[8], cons
   _mm_storeu_si128(reinterpret_cast<__m128i*>(cv + 4), Xor(r1, r3));
 }
 
+__attribute__((target("sse4.1"))) void CompressXofSse41(const uint32_t cv[8], const uint32_t m[16],
+                                                        uint32_t block_len, uint64_t counter,
+                                                        uint32_t flags, uint32_t out[16]) {
+  const __m128i cv0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(cv));
+  const __m128i cv1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(cv + 4));
+  __m128i r0 = cv0;
+  __m128i r1 = cv1;
+  __m128i r2 = _mm_setr_epi32(static_cast<int>(kIv[0]), static_cast<int>(kIv[1]),
+                              static_cast<int>(kIv[2]), static_cast<int>(kIv[3]));
+  __m128i r3 = _mm_setr_epi32(static_cast<int>(counter), static_cast<int>(counter >> 32),
+                              static_cast<int>(block_len), static_cast<int>(flags));
+  RowRound<0>(r0, r1, r2, r3, m);
+  RowRound<1>(r0, r1, r2, r3, m);
+  RowRound<2>(r0, r1, r2, r3, m);
+  RowRound<3>(r0, r1, r2, r3, m);
+  RowRound<4>(r0, r1, r2, r3, m);
+  RowRound<5>(r0, r1, r2, r3, m);
+  RowRound<6>(r0, r1, r2, r3, m);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), Xor(r0, r2));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 4), Xor(r1, r3));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 8), Xor(r2, cv0));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 12), Xor(r3, cv1));
+}
+
 __attribute__((target("sse4.1"))) void CompressBlocksSse41(uint32_t cv[8], const uint8_t* blocks,
                                                            size_t n, uint64_t counter,
                                                            uint32_t flags, bool chunk_start,
