@@ -17,6 +17,7 @@ void RegisterKeyCommand(CLI::App& app, Runner* run);     // key_command.cc
 void RegisterStoreCommand(CLI::App& app, Runner* run);   // store_command.cc
 void RegisterServeCommand(CLI::App& app, Runner* run);   // serve_command.cc
 void RegisterConfigCommand(CLI::App& app, Runner* run);  // config_command.cc
+void RegisterEmbedCommand(CLI::App& app, Runner* run);   // embed_command.cc
 
 // Test-mode cassettes: ls, show, diff, prune (cassette_command.cc), import, export
 // (cassette_transfer.cc).

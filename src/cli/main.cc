@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   deja::cli::RegisterStoreCommand(app, &run);
   deja::cli::RegisterServeCommand(app, &run);
   deja::cli::RegisterConfigCommand(app, &run);
+  deja::cli::RegisterEmbedCommand(app, &run);
   deja::cli::RegisterCassetteCommand(app, &run);
   CLI11_PARSE(app, argc, argv);
   if (!run) {
