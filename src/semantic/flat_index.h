@@ -41,6 +41,8 @@ class FlatIndex final : public VectorIndex {
                                                    vindex::IndexFileReader& reader);
 
   Status Add(uint64_t id, std::span<const float> vec) override;
+  // Reserves room for the whole batch first (one allocation, no slack from doubling).
+  Status AddBatch(std::span<const uint64_t> ids, std::span<const float> vecs, int threads) override;
   Status Remove(uint64_t id) override;
   StatusOr<std::vector<Hit>> Search(std::span<const float> query, size_t k) const override;
   size_t size() const override;

@@ -215,6 +215,14 @@ std::vector<float> TurboQuantizer::Decode(const uint8_t* code) const {
   return v;
 }
 
+// Expands the 16-entry tables of a byte's low and high nibble into one 256-entry table of the
+// byte, so a scan does one lookup per code byte and no nibble arithmetic.
+static void ExpandByteTable(const float* lo, const float* hi, float* out) {
+  for (uint32_t h = 0; h < 16; ++h) {
+    for (uint32_t l = 0; l < 16; ++l) out[h * 16 + l] = lo[l] + hi[h];
+  }
+}
+
 TurboQuantizer::Query TurboQuantizer::Prepare(std::span<const float> q) const {
   const size_t d = static_cast<size_t>(padded_);
   std::vector<float> rq(d, 0.0f);
@@ -227,9 +235,9 @@ TurboQuantizer::Query TurboQuantizer::Prepare(std::span<const float> q) const {
   const size_t per_field = static_cast<size_t>(w / mse_bits_);
   const size_t fields = d / per_field;
   const uint32_t mask = (1u << mse_bits_) - 1;
-  out.mse_lut.resize(fields << w);
+  std::vector<float> field_lut(fields << w);
   for (size_t f = 0; f < fields; ++f) {
-    float* row = out.mse_lut.data() + (f << w);
+    float* row = field_lut.data() + (f << w);
     for (uint32_t v = 0; v < (1u << w); ++v) {
       float s = 0;
       for (size_t k = 0; k < per_field; ++k) {
@@ -238,43 +246,56 @@ TurboQuantizer::Query TurboQuantizer::Prepare(std::span<const float> q) const {
       row[v] = s;
     }
   }
-  // QJL table: per nibble of signs, sum of +-(S q')_i.
+  if (w == 4) {  // nibble fields: one table per code byte
+    out.mse_lut.resize(fields / 2 * 256);
+    for (size_t b = 0; b < fields / 2; ++b) {
+      ExpandByteTable(&field_lut[2 * b * 16], &field_lut[(2 * b + 1) * 16], &out.mse_lut[b * 256]);
+    }
+  } else {
+    out.mse_lut = std::move(field_lut);
+  }
+  // QJL table: per byte of signs, sum of +-(S q')_i, times the estimator's scale sqrt(pi/2) / D.
   std::vector<float> sq(d);
   vindex::DotProducts(rq.data(), sketch_.data(), d, d, sq.data());
-  out.qjl_lut.resize(d / 4 * 16);
+  const float scale = static_cast<float>(std::sqrt(std::numbers::pi / 2) / static_cast<double>(d));
+  std::vector<float> nibble(d / 4 * 16);
   for (size_t f = 0; f < d / 4; ++f) {
     for (uint32_t v = 0; v < 16; ++v) {
       float s = 0;
       for (size_t k = 0; k < 4; ++k) s += ((v >> k) & 1) ? sq[f * 4 + k] : -sq[f * 4 + k];
-      out.qjl_lut[f * 16 + v] = s;
+      nibble[f * 16 + v] = s * scale;
     }
   }
-  out.qjl_scale = static_cast<float>(std::sqrt(std::numbers::pi / 2) / static_cast<double>(d));
+  out.qjl_lut.resize(d / 8 * 256);
+  for (size_t b = 0; b < d / 8; ++b) {
+    ExpandByteTable(&nibble[2 * b * 16], &nibble[(2 * b + 1) * 16], &out.qjl_lut[b * 256]);
+  }
   return out;
 }
 
 float TurboQuantizer::MseSum(const Query& query, const uint8_t* codes) const {
   const size_t nbytes = static_cast<size_t>(padded_) * mse_bits_ / 8;
   const float* lut = query.mse_lut.data();
-  // Four accumulators: the table lookups are independent, the additions need not be serial.
-  float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-  if (FieldBits(mse_bits_) == 4) {
-    for (size_t i = 0; i < nbytes; i += 2, lut += 64) {
-      a0 += lut[codes[i] & 15];
-      a1 += lut[16 + (codes[i] >> 4)];
-      a2 += lut[32 + (codes[i + 1] & 15)];
-      a3 += lut[48 + (codes[i + 1] >> 4)];
+  // The lookups are independent; spread the additions over several accumulators so their latency
+  // does not serialize the loop.
+  float a[4] = {0, 0, 0, 0};
+  if (FieldBits(mse_bits_) == 4) {  // a table per byte; nbytes is a multiple of 8 (D >= 64)
+    for (size_t i = 0; i < nbytes; i += 4, lut += 1024) {
+      a[0] += lut[codes[i]];
+      a[1] += lut[256 + codes[i + 1]];
+      a[2] += lut[512 + codes[i + 2]];
+      a[3] += lut[768 + codes[i + 3]];
     }
   } else {  // 6-bit fields, four per three bytes
     for (size_t i = 0; i < nbytes; i += 3, lut += 256) {
       const uint32_t v = codes[i] | uint32_t{codes[i + 1]} << 8 | uint32_t{codes[i + 2]} << 16;
-      a0 += lut[v & 63];
-      a1 += lut[64 + ((v >> 6) & 63)];
-      a2 += lut[128 + ((v >> 12) & 63)];
-      a3 += lut[192 + (v >> 18)];
+      a[0] += lut[v & 63];
+      a[1] += lut[64 + ((v >> 6) & 63)];
+      a[2] += lut[128 + ((v >> 12) & 63)];
+      a[3] += lut[192 + (v >> 18)];
     }
   }
-  return (a0 + a1) + (a2 + a3);
+  return (a[0] + a[1]) + (a[2] + a[3]);
 }
 
 float TurboQuantizer::EstimateMseOnly(const Query& query, const uint8_t* code) const {
@@ -291,12 +312,15 @@ float TurboQuantizer::Estimate(const Query& query, const uint8_t* code) const {
   const uint8_t* packed = code + kHeaderBytes;
   const uint8_t* sign_bits = packed + d * mse_bits_ / 8;
   const float* lut = query.qjl_lut.data();
-  float b0 = 0, b1 = 0;
-  for (size_t i = 0; i < d / 8; ++i, lut += 32) {
-    b0 += lut[sign_bits[i] & 15];
-    b1 += lut[16 + (sign_bits[i] >> 4)];
+  float b[4] = {0, 0, 0, 0};
+  for (size_t i = 0; i < d / 8; i += 4, lut += 1024) {  // d / 8 is a multiple of 8 (d >= 64)
+    b[0] += lut[sign_bits[i]];
+    b[1] += lut[256 + sign_bits[i + 1]];
+    b[2] += lut[512 + sign_bits[i + 2]];
+    b[3] += lut[768 + sign_bits[i + 3]];
   }
-  return norm * (MseSum(query, packed) + rnorm * query.qjl_scale * (b0 + b1));
+  const float sketch = (b[0] + b[1]) + (b[2] + b[3]);
+  return norm * (MseSum(query, packed) + rnorm * sketch);
 }
 
 }  // namespace deja::tq

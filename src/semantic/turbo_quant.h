@@ -17,8 +17,8 @@
 // A code is |x| and |r| (two floats), D*(bits-1) bits of codes and D sign bits: for d = 384
 // (D = 512) and bits = 4, 264 bytes instead of 1536 float bytes.
 //
-// Estimating <q, x> for many codes: Prepare(q) rotates q once and builds small lookup tables (per
-// 4-bit nibble of code), so each code costs one table lookup per nibble.
+// Estimating <q, x> for many codes: Prepare(q) rotates q once and builds lookup tables (one per
+// byte of code: 256 partial sums), so each code costs one table lookup per byte of code.
 //
 //   StatusOr<TurboQuantizer> tq = TurboQuantizer::Create(384, 4, seed);
 //   std::vector<uint8_t> code(tq->code_bytes());
@@ -64,9 +64,10 @@ class TurboQuantizer {
 
   // Lookup tables for one query.
   struct Query {
-    std::vector<float> mse_lut;  // mse table (layout depends on bits)
-    std::vector<float> qjl_lut;  // 16 entries per nibble of the sign sketch
-    float qjl_scale = 0;         // sqrt(pi/2) / D
+    // 256 entries per code byte (1, 2 or 4 bits per code), or 64 per 6-bit pair of 3-bit codes.
+    std::vector<float> mse_lut;
+    // 256 entries per byte of the sign sketch, scaled by the estimator's sqrt(pi/2) / D.
+    std::vector<float> qjl_lut;
   };
   // REQUIRES: q.size() == dims().
   Query Prepare(std::span<const float> q) const;
