@@ -5,8 +5,8 @@
 // config_sentence_transformers.json. An embedding is computed as the reference library does:
 //   1. cut the text to 512 * median-token-length code points (a cheap pre-truncation),
 //   2. tokenize without special tokens, drop unknown tokens, keep the first 512 ids,
-//   3. average the tokens' vectors (float32, in order), each first multiplied by its weight when
-//      the model is vocabulary-quantized,
+//   3. average the tokens' vectors in order, each first multiplied by its weight when the model is
+//      vocabulary-quantized (in float32, or float64 with float64 weights, as numpy would),
 //   4. L2-normalize.
 // Tensors: "embeddings" (or "0", or sentence-transformers' "embedding.weight"), rows x dims, in
 // F32, F16, BF16, F64 or I8 (int8 models store no scale; it cancels in step 4).

@@ -94,7 +94,7 @@ TEST(StaticEmbedderTest, MatchesPythonGoldenFloat32) {
   const std::vector<float> long_text = Embed(*e, Hellos(1000));
   const std::vector<float> golden_short = Golden("embeddings_short.json");
   const std::vector<float> golden_long = Golden("embeddings_long.json");
-  EXPECT_LT(MaxRelativeError(hello_world, golden_short), 1e-5);
+  EXPECT_LT(MaxRelativeError(hello_world, golden_short), 1e-6);
   EXPECT_LT(MaxRelativeError(long_text, golden_long), 1e-6);
   EXPECT_GT(MaxRelativeError(hello_world, golden_long), 1e-2);
   EXPECT_GT(MaxRelativeError(long_text, golden_short), 1e-2);
@@ -112,7 +112,8 @@ TEST(StaticEmbedderTest, MatchesPythonGoldenVocabQuantized) {
   EXPECT_EQ(e->dimensions(), 64);
   const std::vector<float> golden = Golden("embeddings_vocab_quantized.json");
   ASSERT_EQ(golden.size(), 64u);
-  EXPECT_LT(MaxRelativeError(Embed(*e, Hellos(1000)), golden), 1e-5);
+  // float64 weights: the reference averages in float64, and so does deja here.
+  EXPECT_LT(MaxRelativeError(Embed(*e, Hellos(1000)), golden), 1e-6);
 }
 
 TEST(StaticEmbedderTest, QuantizedVariantsAgreeWithFloat32) {
