@@ -114,6 +114,29 @@ TEST(TokenizerTest, UnsupportedComponentsAreNamed) {
   EXPECT_EQ(t.status().code(), StatusCode::kDataLoss);
 }
 
+// Arbitrary bytes (invalid UTF-8, NULs, lone continuation bytes) must tokenize without reading
+// out of bounds; run under the sanitizer build this is a small fuzz test.
+TEST(TokenizerTest, ArbitraryBytesAreSafe) {
+  auto wp = Make(kWordPiece);
+  auto uni = Make(kUnigram);
+  ASSERT_TRUE(wp && uni);
+  uint64_t x = 0x9E3779B97F4A7C15ULL;
+  const char alphabet[] = "ab helo!\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x98\x80\x80\xFF\t[UNK]";
+  for (int round = 0; round < 2000; ++round) {
+    std::string text;
+    const int len = round % 40;
+    for (int i = 0; i < len; ++i) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      text.push_back(round % 2 ? static_cast<char>(x & 0xFF)
+                               : alphabet[x % (sizeof(alphabet) - 1)]);
+    }
+    std::vector<uint32_t> ids;
+    wp->Encode(text, &ids);
+    uni->Encode(text, &ids);
+    for (uint32_t id : ids) ASSERT_LT(id, 13u) << text;
+  }
+}
+
 TEST(TextTest, Utf8AndCaseHelpers) {
   std::string s;
   for (char32_t cp : {U'a', U'\u00e9', U'\u4e2d', U'\U0001F600'}) AppendUtf8(cp, &s);
