@@ -54,8 +54,9 @@ bool Gateway::ServeStored(Call& c, const CachedResponse& response, const EntryMe
   const int64_t age_s = meta != nullptr ? (clock_->NowMillis() - meta->created_at_ms) / 1000 : 0;
   headers.emplace_back("Age", std::to_string(age_s < 0 ? 0 : age_s));
   if (meta != nullptr) metrics_.CountSaved(meta->model, meta->input_tokens, meta->output_tokens);
-  c.writer->Send(response.status, std::move(headers), std::move(body));
+  // Accounted before the answer leaves, so anyone who has seen the answer also sees it counted.
   Finish(c, response.status, Outcome::kHit);
+  c.writer->Send(response.status, std::move(headers), std::move(body));
   return true;
 }
 
