@@ -55,7 +55,7 @@ int RunShow(const CassetteFlags& f) {
   }
   if (found == nullptr) return Fail("no record with key " + f.key + " in " + f.cassette);
   std::string out;
-  server::AppendPrettyJson(server::RecordToJson(*found), 0, &out);
+  json::AppendPretty(server::RecordToJson(*found), 0, &out);
   std::printf("%s\n", out.c_str());
   return 0;
 }

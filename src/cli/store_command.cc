@@ -146,34 +146,6 @@ json::Value EntryJson(const Entry& e) {
   return out;
 }
 
-// Indented JSON for people; scalars are written by json::Write.
-void AppendPretty(const json::Value& v, int depth, std::string* out) {
-  const std::string pad(2 * (depth + 1), ' '), end_pad(2 * depth, ' ');
-  if (v.is_array() && !v.as_array().empty()) {
-    out->append("[\n");
-    const json::Array& a = v.as_array();
-    for (size_t i = 0; i < a.size(); ++i) {
-      out->append(pad);
-      AppendPretty(a[i], depth + 1, out);
-      out->append(i + 1 < a.size() ? ",\n" : "\n");
-    }
-    out->append(end_pad + "]");
-  } else if (v.is_object() && !v.as_object().empty()) {
-    out->append("{\n");
-    const json::Object& o = v.as_object();
-    for (size_t i = 0; i < o.size(); ++i) {
-      out->append(pad);
-      json::AppendQuoted(o[i].first, out);
-      out->append(": ");
-      AppendPretty(o[i].second, depth + 1, out);
-      out->append(i + 1 < o.size() ? ",\n" : "\n");
-    }
-    out->append(end_pad + "}");
-  } else {
-    json::AppendWrite(v, out);
-  }
-}
-
 int RunStats(const StoreFlags& f) {
   StatusOr<std::unique_ptr<Store>> store = OpenExisting(f.data_dir);
   if (!store.ok()) return Fail(store.status().message());
@@ -222,7 +194,7 @@ int RunGet(const StoreFlags& f) {
     return Fail(e.status().ToString());
   }
   std::string out;
-  AppendPretty(EntryJson(*e), 0, &out);
+  json::AppendPretty(EntryJson(*e), 0, &out);
   std::printf("%s\n", out.c_str());
   return 0;
 }

@@ -111,6 +111,10 @@ void AppendCanonical(const Value& v, std::string* out);
 std::string Write(const Value& v);
 void AppendWrite(const Value& v, std::string* out);
 
+// Indented JSON for people (two spaces per level, member order kept; scalars as in Write). `depth`
+// is the nesting level the value starts at, so it can be embedded in an indented document.
+void AppendPretty(const Value& v, int depth, std::string* out);
+
 // Appends `d` as ECMAScript Number.prototype.toString does (RFC 8785 section 3.2.2.3).
 // NaN and infinities, which JSON cannot represent, are written as null (as JSON.stringify does).
 void AppendEs6Number(double d, std::string* out);

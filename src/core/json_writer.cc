@@ -453,4 +453,31 @@ std::string Write(const Value& v) {
   return out;
 }
 
+void AppendPretty(const Value& v, int depth, std::string* out) {
+  const std::string pad(2 * (depth + 1), ' '), end_pad(2 * depth, ' ');
+  if (v.is_array() && !v.as_array().empty()) {
+    out->append("[\n");
+    const Array& a = v.as_array();
+    for (size_t i = 0; i < a.size(); ++i) {
+      out->append(pad);
+      AppendPretty(a[i], depth + 1, out);
+      out->append(i + 1 < a.size() ? ",\n" : "\n");
+    }
+    out->append(end_pad + "]");
+  } else if (v.is_object() && !v.as_object().empty()) {
+    out->append("{\n");
+    const Object& o = v.as_object();
+    for (size_t i = 0; i < o.size(); ++i) {
+      out->append(pad);
+      AppendQuoted(o[i].first, out);
+      out->append(": ");
+      AppendPretty(o[i].second, depth + 1, out);
+      out->append(i + 1 < o.size() ? ",\n" : "\n");
+    }
+    out->append(end_pad + "}");
+  } else {
+    AppendWrite(v, out);
+  }
+}
+
 }  // namespace deja::json

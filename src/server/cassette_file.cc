@@ -34,36 +34,9 @@ Status WriteAll(int fd, std::string_view data) {
 
 }  // namespace
 
-void AppendPrettyJson(const json::Value& v, int depth, std::string* out) {
-  const std::string pad(2 * (depth + 1), ' '), end_pad(2 * depth, ' ');
-  if (v.is_array() && !v.as_array().empty()) {
-    out->append("[\n");
-    const json::Array& a = v.as_array();
-    for (size_t i = 0; i < a.size(); ++i) {
-      out->append(pad);
-      AppendPrettyJson(a[i], depth + 1, out);
-      out->append(i + 1 < a.size() ? ",\n" : "\n");
-    }
-    out->append(end_pad + "]");
-  } else if (v.is_object() && !v.as_object().empty()) {
-    out->append("{\n");
-    const json::Object& o = v.as_object();
-    for (size_t i = 0; i < o.size(); ++i) {
-      out->append(pad);
-      json::AppendQuoted(o[i].first, out);
-      out->append(": ");
-      AppendPrettyJson(o[i].second, depth + 1, out);
-      out->append(i + 1 < o.size() ? ",\n" : "\n");
-    }
-    out->append(end_pad + "}");
-  } else {
-    json::AppendWrite(v, out);
-  }
-}
-
 std::string RenderRecord(const json::Value& record) {
   std::string out = "    ";
-  AppendPrettyJson(record, 2, &out);
+  json::AppendPretty(record, 2, &out);
   return out;
 }
 

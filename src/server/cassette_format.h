@@ -73,8 +73,6 @@ void Redact(const std::vector<RedactPointer>& pointers, json::Value* record);
 std::string RenderRecord(const json::Value& record);
 // The whole file from rendered records in key order.
 std::string RenderCassette(const std::vector<const std::string*>& rendered_records);
-// Indented JSON (2 spaces per level, starting at `depth`).
-void AppendPrettyJson(const json::Value& v, int depth, std::string* out);
 
 // Records of a cassette's text, sorted by key. `source` names it in errors.
 StatusOr<std::vector<CassetteRecord>> ParseCassette(std::string_view text, std::string_view source);
