@@ -18,7 +18,9 @@
 #include "semantic/rw_lock.h"
 
 // hnswlib is header-only and not written for -Wall -Wextra -Werror; it lives in a system include
-// directory, and the pragmas keep it quiet even if it is found elsewhere.
+// directory, and the pragmas keep it quiet even if it is found elsewhere. hnswlib.h also defines
+// non-inline functions (CPU feature probes), so it must be included by this file only: a second
+// includer in the same binary would not link.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wall"
 #pragma GCC diagnostic ignored "-Wextra"
@@ -288,10 +290,13 @@ size_t HnswIndex::MemoryBytes() const {
   std::shared_lock lock(s.mu);
   const Graph& g = *s.graph;
   const size_t cap = g.max_elements_;
-  // Base layer (links, vector, label per slot), upper-layer link lists, per-slot lock, level and
-  // pointer, one visited list (2 bytes per slot) per concurrent search, the label map.
-  size_t bytes = cap * (g.size_data_per_element_ + sizeof(std::mutex) + sizeof(int) +
-                        sizeof(void*) + sizeof(uint16_t));
+  // Base layer (links, vector, label) of the slots in use: hnswlib reserves it for the whole
+  // capacity with malloc, but pages of unused slots are never touched, so they cost address space,
+  // not memory. Per-slot lock, level and pointer and one visited list (2 bytes per slot) per
+  // concurrent search are initialized for the whole capacity. Then the upper-layer link lists and
+  // the label maps.
+  size_t bytes = g.cur_element_count * g.size_data_per_element_ +
+                 cap * (sizeof(std::mutex) + sizeof(int) + sizeof(void*) + sizeof(uint16_t));
   for (size_t i = 0; i < g.cur_element_count; ++i) {
     bytes += static_cast<size_t>(g.element_levels_[i]) * g.size_links_per_element_;
   }
@@ -383,7 +388,9 @@ StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Load(const IndexOptions& options
     g->num_deleted_ = 0;
     g->metric_distance_computations = 0;
     g->metric_hops = 0;
-    g->loadIndex(scratch, &impl->space, std::max<size_t>(nslots, 1));
+    // Capacity as for a new index (options.max_elements), or the saved size if larger.
+    g->loadIndex(scratch, &impl->space,
+                 std::max<size_t>(nslots, std::min(options.max_elements, kMaxSlots)));
   } catch (...) {
     Status st = FromException("load");
     return DataLossError(st.message());

@@ -71,8 +71,10 @@ class VectorIndex {
 struct IndexOptions {
   std::string kind = "hnsw";  // "flat" or "hnsw"
   int dimensions = 0;         // required, > 0
-  // HNSW: initial capacity. The graph grows (doubling) when it is full, which briefly blocks
-  // searches, so set it near the expected size; memory for it is reserved up front.
+  // HNSW: initial capacity (also after LoadIndex, if larger than the saved index). The graph grows
+  // (doubling) when it is full, which briefly blocks searches, so set it near the expected size.
+  // Reserving costs ~60 bytes per slot up front plus address space for the vectors (touched only
+  // when used).
   size_t max_elements = 1 << 20;
   int hnsw_m = 16;            // HNSW: links per node (2x on the base layer); more = better recall
   int ef_construction = 200;  // HNSW: candidate list size while inserting; more = better graph
