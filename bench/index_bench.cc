@@ -227,7 +227,13 @@ void BM_HnswSearch(benchmark::State& state) {
   state.counters["target_ns"] = 1e6;
   RunQueries(state, index);
 }
-BENCHMARK(BM_HnswSearch)->Arg(32)->Arg(64)->Arg(128)->Arg(256)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_HnswSearch)
+    ->Arg(32)
+    ->Arg(64)
+    ->Arg(128)
+    ->Arg(256)
+    ->Arg(512)
+    ->Unit(benchmark::kMicrosecond);
 
 // Args: bits per coordinate, rerank (1: floats kept, candidates rescored; 0: codes only).
 void BM_FlatTurboQuant(benchmark::State& state) {

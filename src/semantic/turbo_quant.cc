@@ -39,6 +39,22 @@ class SplitMix {
 // bits; pairs of 3-bit codes (6 bits, read three bytes at a time) otherwise.
 int FieldBits(int mse_bits) { return mse_bits == 3 ? 6 : 4; }
 
+// Sum of lut[256 * i + bytes[i]] over i < n: the scan's inner loop when every code byte has its own
+// 256-entry table. REQUIRES: n is a multiple of 4. The lookups are independent; four accumulators
+// keep the additions' latency from serializing them. (AVX2 gathers measured ~1.4x slower than this
+// on the project's Zen 3 VMs; the known way to go faster is a "fast scan" over 16-entry 8-bit
+// tables held in registers, which needs codes stored transposed in blocks of 32 vectors.)
+float ByteTableSum(const float* lut, const uint8_t* bytes, size_t n) {
+  float a[4] = {0, 0, 0, 0};
+  for (size_t i = 0; i < n; i += 4, lut += 1024) {
+    a[0] += lut[bytes[i]];
+    a[1] += lut[256 + bytes[i + 1]];
+    a[2] += lut[512 + bytes[i + 2]];
+    a[3] += lut[768 + bytes[i + 3]];
+  }
+  return (a[0] + a[1]) + (a[2] + a[3]);
+}
+
 }  // namespace
 
 namespace internal {
@@ -276,24 +292,17 @@ TurboQuantizer::Query TurboQuantizer::Prepare(std::span<const float> q) const {
 float TurboQuantizer::MseSum(const Query& query, const uint8_t* codes) const {
   const size_t nbytes = static_cast<size_t>(padded_) * mse_bits_ / 8;
   const float* lut = query.mse_lut.data();
-  // The lookups are independent; spread the additions over several accumulators so their latency
-  // does not serialize the loop.
-  float a[4] = {0, 0, 0, 0};
   if (FieldBits(mse_bits_) == 4) {  // a table per byte; nbytes is a multiple of 8 (D >= 64)
-    for (size_t i = 0; i < nbytes; i += 4, lut += 1024) {
-      a[0] += lut[codes[i]];
-      a[1] += lut[256 + codes[i + 1]];
-      a[2] += lut[512 + codes[i + 2]];
-      a[3] += lut[768 + codes[i + 3]];
-    }
-  } else {  // 6-bit fields, four per three bytes
-    for (size_t i = 0; i < nbytes; i += 3, lut += 256) {
-      const uint32_t v = codes[i] | uint32_t{codes[i + 1]} << 8 | uint32_t{codes[i + 2]} << 16;
-      a[0] += lut[v & 63];
-      a[1] += lut[64 + ((v >> 6) & 63)];
-      a[2] += lut[128 + ((v >> 12) & 63)];
-      a[3] += lut[192 + (v >> 18)];
-    }
+    return ByteTableSum(lut, codes, nbytes);
+  }
+  // 6-bit fields, four per three bytes; four accumulators so the additions do not serialize.
+  float a[4] = {0, 0, 0, 0};
+  for (size_t i = 0; i < nbytes; i += 3, lut += 256) {
+    const uint32_t v = codes[i] | uint32_t{codes[i + 1]} << 8 | uint32_t{codes[i + 2]} << 16;
+    a[0] += lut[v & 63];
+    a[1] += lut[64 + ((v >> 6) & 63)];
+    a[2] += lut[128 + ((v >> 12) & 63)];
+    a[3] += lut[192 + (v >> 18)];
   }
   return (a[0] + a[1]) + (a[2] + a[3]);
 }
@@ -311,15 +320,7 @@ float TurboQuantizer::Estimate(const Query& query, const uint8_t* code) const {
   const size_t d = static_cast<size_t>(padded_);
   const uint8_t* packed = code + kHeaderBytes;
   const uint8_t* sign_bits = packed + d * mse_bits_ / 8;
-  const float* lut = query.qjl_lut.data();
-  float b[4] = {0, 0, 0, 0};
-  for (size_t i = 0; i < d / 8; i += 4, lut += 1024) {  // d / 8 is a multiple of 8 (d >= 64)
-    b[0] += lut[sign_bits[i]];
-    b[1] += lut[256 + sign_bits[i + 1]];
-    b[2] += lut[512 + sign_bits[i + 2]];
-    b[3] += lut[768 + sign_bits[i + 3]];
-  }
-  const float sketch = (b[0] + b[1]) + (b[2] + b[3]);
+  const float sketch = ByteTableSum(query.qjl_lut.data(), sign_bits, d / 8);
   return norm * (MseSum(query, packed) + rnorm * sketch);
 }
 
