@@ -197,7 +197,8 @@ void Gateway::HandleCached(std::shared_ptr<Call> call) {
   } else {
     StatusOr<Entry> entry = deps_.store->Get(c.key);
     if (entry.ok()) {
-      if (FreshEnough(c, entry->meta) && ServeStored(c, entry->response, &entry->meta, "hit")) {
+      if (FreshEnough(c, entry->meta) &&
+          ServeStored(c, std::move(entry->response), &entry->meta, "hit")) {
         return;
       }
       if (mode_ == GatewayMode::kReplay) {

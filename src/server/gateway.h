@@ -86,7 +86,7 @@ class Gateway : public HttpHandler {
   // gateway_serve.cc: answers from a stored response in the form the request asked for. Returns
   // false (after counting) when the stored answer cannot be converted; the caller then treats it as
   // a miss.
-  bool ServeStored(Call& call, const CachedResponse& response, const EntryMeta* meta,
+  bool ServeStored(Call& call, CachedResponse response, const EntryMeta* meta,
                    std::string_view outcome_header);
   // gateway_miss.cc
   void RunMiss(std::shared_ptr<Call> call);

@@ -107,7 +107,7 @@ bool Gateway::Follow(Call& c, Flight& flight) {
     bool timed_out = false;
     std::optional<CachedResponse> result = flight.WaitResult(deadline, &timed_out);
     if (timed_out) metrics_.CountError(ErrorKind::kSingleFlightWait);
-    return result && ServeStored(c, *result, nullptr, "hit");
+    return result && ServeStored(c, std::move(*result), nullptr, "hit");
   }
   size_t next = 0;
   bool started = false;
@@ -138,7 +138,7 @@ bool Gateway::Follow(Call& c, Flight& flight) {
       if (!started) {
         bool timed_out = false;
         std::optional<CachedResponse> result = flight.WaitResult(deadline, &timed_out);
-        return result && ServeStored(c, *result, nullptr, "hit");
+        return result && ServeStored(c, std::move(*result), nullptr, "hit");
       }
       c.writer->Finish();
       Finish(c, 200, Outcome::kHit);

@@ -14,7 +14,7 @@ constexpr std::string_view kJson = "application/json";
 
 }  // namespace
 
-bool Gateway::ServeStored(Call& c, const CachedResponse& response, const EntryMeta* meta,
+bool Gateway::ServeStored(Call& c, CachedResponse response, const EntryMeta* meta,
                           std::string_view outcome_header) {
   std::string body;
   std::string_view content_type;
@@ -42,7 +42,7 @@ bool Gateway::ServeStored(Call& c, const CachedResponse& response, const EntryMe
     body = std::move(*assembled);
     content_type = kJson;
   } else {
-    body = response.body;
+    body = std::move(response.body);  // callers hand over the entry they own: no copy on a hit
     content_type = response.content_type.empty() ? kJson : std::string_view(response.content_type);
   }
   Headers headers;
