@@ -1,0 +1,174 @@
+// SemanticCache: the in-memory semantic tier of deja's cache. It answers "which cached entry asked
+// this question in other words?" and learns, per entry, how far it may be trusted.
+//
+// Entries live in partitions keyed by the context signature (semantic_query.h): tenant, namespace,
+// route, answer-affecting headers, model, sampling parameters, system prompt, tools and earlier
+// turns must all agree before two questions are compared by meaning. Each partition has its own
+// vector index: exact flat search while small, HNSW once it holds more than hnsw_threshold entries.
+//
+//   SemanticCache cache(options, embedder);
+//   StatusOr<PreparedQuery> q = cache.Prepare(route, normalized_body, scope);   // split + embed
+//   for (const Candidate& c : cache.Candidates(*q, /*threshold=*/0.8)) { ... }  // best first
+//   ExploreDecision d = cache.DecideExplore(c.key, c.similarity);  // vCache (vcache_policy.h)
+//   cache.RecordVerification(c.key, c.similarity, correct);
+//   cache.Admit(*q, key, answer_text, cost);   // after the answer is stored
+//
+// The cache never reads the store: the caller fetches a candidate's answer by its key and calls
+// Remove when the store no longer has it (deleted, expired, evicted), so the index follows the
+// store lazily. Entries rebuilt from the store (semantic_index_file.h) do not know their tenant:
+// they sit in "orphan" partitions (the signature with a tenant marker and no headers) and come back
+// as candidates with `orphan` set; the caller must prove the candidate belongs to the requester
+// (the cache key recomputed with the requester's scope equals the candidate's key) and then calls
+// Adopt, which moves it into its full partition.
+//
+// Thread safety: every method may be called concurrently (a reader-writer lock over the partition
+// and entry maps; each index has its own lock). Prepare embeds outside any lock; call it on worker
+// threads, never on an I/O thread (an embedder may take milliseconds).
+// Ownership: the embedder is shared (the caller may keep a reference, e.g. to read a breaker).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/json.h"
+#include "core/route.h"
+#include "deja/status.h"
+#include "deja/store.h"
+#include "semantic/embedder.h"
+#include "semantic/quality_filter.h"
+#include "semantic/semantic_query.h"
+#include "semantic/vcache_policy.h"
+#include "semantic/vector_index.h"
+
+namespace deja::semantic {
+
+using Signature = std::array<uint8_t, 32>;
+
+// The tenant recorded for entries rebuilt from the store (whose tenant is unknown).
+inline constexpr std::string_view kOrphanTenant = "deja semantic orphan";
+
+struct SemanticCacheOptions {
+  int query_turns = 1;               // QueryOptions::query_turns
+  size_t candidates = 4;             // nearest entries looked at per lookup
+  double max_false_hit_rate = 0.05;  // vCache delta; 1 turns verification off
+  double confidence_z = 1.96;        // Wilson bound width
+  size_t max_observations = 128;     // per entry, most recent kept
+  size_t hnsw_threshold = 4096;      // a partition switches from flat to HNSW above this size
+  AdmissionOptions admission;
+  uint64_t seed = 0;  // exploration randomness; 0: seeded from std::random_device
+};
+
+struct PreparedQuery {
+  Route route = Route::kOther;
+  std::string name_space;
+  SemanticQuery split;           // with the caller's full scope
+  Signature orphan_signature{};  // the partition a rebuilt entry of this context sits in
+  std::vector<float> vector;     // embedding of split.query
+  int64_t embed_us = 0;
+};
+
+struct Candidate {
+  CacheKey key;
+  float similarity = 0;
+  std::string cached_question;
+  bool guard_ok = false;
+  std::string guard_reason;  // guards.h GuardResult::reason when !guard_ok
+  bool orphan = false;       // tenant unknown: verify the key, then Adopt
+};
+
+struct ExploreDecision {
+  bool explore = false;
+  VCacheEstimate estimate;
+};
+
+// One entry as saved and restored (semantic_index_file.h).
+struct PersistedEntry {
+  CacheKey key;
+  Signature partition{};
+  bool orphan = false;
+  std::string question;
+  std::vector<float> vector;
+  std::vector<VerificationObservation> observations;
+};
+
+class SemanticCache {
+ public:
+  SemanticCache(SemanticCacheOptions options, std::shared_ptr<const Embedder> embedder);
+  ~SemanticCache();
+
+  const Embedder& embedder() const { return *embedder_; }
+  const SemanticCacheOptions& options() const { return options_; }
+
+  // Splits the normalized request and embeds its query. FailedPrecondition "not semantic-eligible:
+  // ..." for requests the semantic tier does not handle (not an error); anything else is the
+  // embedder failing.
+  StatusOr<PreparedQuery> Prepare(Route route, const json::Value& normalized_body,
+                                  const ContextScope& scope) const;
+  // Entries of the query's partition (and its orphan partition) with similarity >= threshold,
+  // best first, at most options().candidates, each with its guard check against the query.
+  StatusOr<std::vector<Candidate>> Candidates(const PreparedQuery& query, double threshold) const;
+
+  // vCache: should this would-be hit be verified upstream instead of served?
+  ExploreDecision DecideExplore(const CacheKey& key, float similarity);
+  void RecordVerification(const CacheKey& key, float similarity, bool correct);
+
+  // Quality filter, admission score, near-duplicate check, then insertion. `cost` in tokens.
+  AdmissionDecision Admit(const PreparedQuery& query, const CacheKey& key,
+                          std::string_view answer_text, double cost, uint64_t frequency = 1);
+  // Moves an orphan into the query's full partition (its tenant is now proven).
+  void Adopt(const CacheKey& key, const PreparedQuery& query);
+  // Removes the entry; false when it was not indexed.
+  bool Remove(const CacheKey& key);
+  bool Contains(const CacheKey& key) const;
+
+  size_t size() const;
+  size_t partitions() const;
+  size_t orphans() const;
+
+  std::vector<PersistedEntry> Snapshot() const;
+  // Adds entries (e.g. loaded from disk, or rebuilt); entries whose vector has the wrong dimension
+  // are skipped and counted in the returned status message (InvalidArgument) after the rest load.
+  Status Restore(std::vector<PersistedEntry> entries);
+
+ private:
+  struct Partition {
+    std::unique_ptr<VectorIndex> index;
+    bool hnsw = false;
+  };
+  struct EntryState {
+    CacheKey key;
+    Signature partition{};
+    bool orphan = false;
+    std::string question;
+    std::vector<float> vector;
+    std::vector<VerificationObservation> observations;
+  };
+
+  static uint64_t IdOf(const CacheKey& key);
+  // Under the exclusive lock.
+  Status InsertLocked(EntryState entry);
+  bool RemoveLocked(uint64_t id);
+  void SearchLocked(const Signature& sig, bool orphan, const PreparedQuery& q, double threshold,
+                    std::vector<Candidate>* out) const;
+  StatusOr<Partition> MakePartition(bool hnsw) const;
+
+  const SemanticCacheOptions options_;
+  std::shared_ptr<const Embedder> embedder_;
+  mutable std::shared_mutex mu_;
+  std::map<Signature, Partition> partitions_;
+  std::unordered_map<uint64_t, EntryState> entries_;
+  size_t orphans_ = 0;
+  std::mutex rng_mu_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace deja::semantic

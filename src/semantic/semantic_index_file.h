@@ -1,0 +1,56 @@
+// Persistence of the semantic cache (semantic_cache.h) beside the store: save on shutdown (and
+// periodically), load on start, rebuild from the store when the file is missing, corrupt or was
+// made by another embedder.
+//
+// File (<data_dir>/semantic/index.bin), little-endian:
+//   "DEJASEM1" | u32 version (1) | u32 len + embedder name | u32 dimensions | u64 entry count
+//   per entry: 32-byte cache key | 32-byte partition signature | u8 orphan | u32 len + question |
+//              dimensions x f32 vector | u32 n + n x (f32 similarity, u8 correct) observations
+//   trailer: 32-byte BLAKE3 of everything before it
+// Written to a temporary file, fsynced and renamed, so a crash leaves the old file or the new one.
+// The vectors are what is expensive to recompute (an embedder pass over every entry); the
+// per-partition indexes are rebuilt from them in memory on load (a flat add is a copy; HNSW
+// partitions are inserted in a batch).
+//
+// Thread safety: functions are independent; Save reads a snapshot of the cache.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "deja/status.h"
+#include "deja/store.h"
+#include "semantic/semantic_cache.h"
+
+namespace deja::semantic {
+
+// Writes the cache's entries to `path` atomically.
+Status SaveSemanticIndex(const SemanticCache& cache, const std::string& path);
+
+// The entries saved at `path`. NotFound: no file. DataLoss: the checksum or structure is wrong.
+// FailedPrecondition: made by another embedder (name or dimensions differ): rebuild.
+StatusOr<std::vector<PersistedEntry>> LoadSemanticIndex(const std::string& path,
+                                                        std::string_view embedder_name,
+                                                        int dimensions);
+
+struct RebuildStats {
+  int64_t scanned = 0;  // store entries looked at
+  int64_t indexed = 0;  // added to the cache (as orphans: their tenant is unknown)
+  int64_t skipped = 0;  // not eligible, failed the quality filter, or not a cached route answer
+  int64_t millis = 0;
+};
+
+// Re-indexes every eligible, unexpired store entry: splits its canonical request, embeds the
+// question (in batches), applies the quality filter to answer_text(route, response) when given.
+// Entries go into orphan partitions (semantic_cache.h).
+StatusOr<RebuildStats> RebuildSemanticIndex(
+    Store& store, SemanticCache& cache,
+    const std::function<std::string(Route, const CachedResponse&)>& answer_text);
+
+// Drops index entries whose key the store no longer has (deleted, expired or evicted while deja
+// was stopped). Returns how many were dropped.
+StatusOr<int64_t> PruneSemanticIndex(Store& store, SemanticCache& cache);
+
+}  // namespace deja::semantic

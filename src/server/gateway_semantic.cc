@@ -1,0 +1,203 @@
+// The semantic tier in the gateway (gateway.h): lookup, vCache verification, admission.
+// Runs on worker threads only.
+#include <cmath>
+#include <cstdio>
+
+#include "core/json.h"
+#include "semantic/answer_template.h"
+#include "semantic/semantic_cache.h"
+#include "server/answer_compare.h"
+#include "server/gateway.h"
+#include "server/gateway_call.h"
+#include "server/stream_convert.h"
+
+namespace deja::server {
+namespace {
+
+std::string ThreeDecimals(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", v);
+  return buf;
+}
+
+// The cached answer with the new question's slot values filled in (answer_template.h), as a body;
+// nullopt when the questions differ in more than slots or the answer cannot take the values.
+std::optional<CachedResponse> FillTemplate(Route route, const CachedResponse& cached,
+                                           std::string_view cached_question,
+                                           std::string_view new_question, bool fill_values) {
+  std::string body = cached.body;
+  if (cached.streamed) {
+    StatusOr<std::string> assembled = AssembleStream(route, cached.events);
+    if (!assembled.ok()) return std::nullopt;
+    body = std::move(*assembled);
+  }
+  StatusOr<json::Value> doc = json::Parse(body);
+  if (!doc.ok() || !doc->is_object()) return std::nullopt;
+  const semantic::AnswerTemplate tmpl =
+      semantic::MakeTemplate(cached_question, semantic::AnswerTextOfJson(*doc));
+  semantic::TemplateOptions options;
+  options.fill_values = fill_values;
+  if (!semantic::FillTemplateJson(tmpl, cached_question, new_question, &*doc, options)) {
+    return std::nullopt;
+  }
+  CachedResponse out;
+  out.status = cached.status;
+  out.content_type = "application/json";
+  out.body = json::Write(*doc);
+  return out;
+}
+
+double Cosine(const std::vector<float>& a, const std::vector<float>& b) {
+  double dot = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) dot += double{a[i]} * double{b[i]};
+  return dot;
+}
+
+}  // namespace
+
+SemanticGauges Gateway::semantic_gauges() const {
+  SemanticGauges g;
+  if (semantic_ == nullptr) return g;
+  g.entries = static_cast<int64_t>(semantic_->size());
+  g.partitions = static_cast<int64_t>(semantic_->partitions());
+  g.orphans = static_cast<int64_t>(semantic_->orphans());
+  return g;
+}
+
+bool Gateway::TrySemantic(Call& c) {
+  const std::string tenant = c.scope.Hex();
+  semantic::ContextScope scope;
+  scope.tenant = tenant;
+  scope.cache_namespace = c.controls.name_space;
+  scope.keyed_headers = c.normalized.keyed_headers;
+  StatusOr<semantic::PreparedQuery> prepared =
+      semantic_->Prepare(c.route, c.normalized.body, scope);
+  if (!prepared.ok()) {
+    // Not eligible (an image, an assistant prefill, embeddings...) is no failure.
+    if (prepared.status().code() != StatusCode::kFailedPrecondition) {
+      metrics_.CountError(ErrorKind::kEmbedder);
+    }
+    return false;
+  }
+  semantic_metrics_.ObserveEmbed(prepared->embed_us);
+  semantic_metrics_.Count(SemanticMetrics::kLookups);
+  c.semantic_query = std::move(*prepared);
+  const semantic::PreparedQuery& q = *c.semantic_query;
+  const double threshold =
+      c.controls.similarity >= 0 ? c.controls.similarity : options_.semantic.threshold;
+  StatusOr<std::vector<semantic::Candidate>> candidates = semantic_->Candidates(q, threshold);
+  if (!candidates.ok()) {
+    metrics_.CountError(ErrorKind::kSemanticIndex);
+    return false;
+  }
+  for (semantic::Candidate& cand : *candidates) {
+    if (cand.key == c.key) continue;  // our own entry, too old for max-age: a plain miss
+    StatusOr<Entry> entry = deps_.store->Get(cand.key);
+    if (!entry.ok()) {
+      if (entry.status().code() == StatusCode::kNotFound) {
+        // Deleted, expired or evicted: the index follows the store.
+        if (semantic_->Remove(cand.key)) semantic_metrics_.Count(SemanticMetrics::kStaleRemoved);
+      } else {
+        metrics_.CountError(ErrorKind::kStore);
+      }
+      continue;
+    }
+    if (cand.orphan) {
+      // Rebuilt from the store, tenant unknown: it is ours only if our scope and headers produce
+      // its key (keys are MACs under the deployment secret).
+      NormalizedRequest probe;
+      probe.canonical = entry->canonical_request;
+      probe.keyed_headers = c.normalized.keyed_headers;
+      if (!(ComputeKey(c.scope, c.controls.name_space, c.route, probe) == cand.key)) continue;
+      semantic_->Adopt(cand.key, q);
+      semantic_metrics_.Count(SemanticMetrics::kAdopted);
+    }
+    if (!FreshEnough(c, entry->meta) || entry->response.status < 200 ||
+        entry->response.status >= 300) {
+      continue;
+    }
+    CachedResponse answer = std::move(entry->response);
+    bool filled = false;
+    if (!cand.guard_ok) {
+      // A guard saw a difference (a number, an id...): only a template fill can still answer.
+      std::optional<CachedResponse> f =
+          options_.semantic.templates
+              ? FillTemplate(c.route, answer, cand.cached_question, q.split.query,
+                             options_.semantic.template_fill_values)
+              : std::nullopt;
+      if (!f) {
+        semantic_metrics_.Count(SemanticMetrics::kGuardRejections);
+        continue;
+      }
+      answer = std::move(*f);
+      filled = true;
+    }
+    if (mode_ == GatewayMode::kShadow) {
+      c.shadow_tier = ShadowTier::kSemantic;
+      c.shadow_stored = std::move(answer);
+      c.cache_header = "shadow-semantic-hit";
+      return false;
+    }
+    if (semantic_->DecideExplore(cand.key, cand.similarity).explore) {
+      semantic_metrics_.Count(SemanticMetrics::kExplorations);
+      c.semantic_verify = Call::SemanticVerify{cand.key, cand.similarity, std::move(answer)};
+      c.cache_header = "semantic-verify";
+      return false;
+    }
+    Headers extra = {{"X-Deja-Similarity", ThreeDecimals(cand.similarity)},
+                     {"X-Deja-Matched-Key", cand.key.Hex()}};
+    if (filled) extra.emplace_back("X-Deja-Template", "filled");
+    if (ServeStored(c, std::move(answer), &entry->meta, "semantic-hit", std::move(extra))) {
+      semantic_metrics_.Count(SemanticMetrics::kHits);
+      if (filled) semantic_metrics_.Count(SemanticMetrics::kTemplateFills);
+      return true;
+    }
+  }
+  return false;
+}
+
+void Gateway::VerifySemantic(Call& c, const CachedResponse* fresh) {
+  const Call::SemanticVerify& v = *c.semantic_verify;
+  std::optional<bool> correct;
+  if (fresh != nullptr) {
+    const std::string& mode = options_.semantic.verify;
+    if (mode == "structured") {
+      StatusOr<std::string> a = StructuredFingerprint(c.route, *fresh);
+      StatusOr<std::string> b = StructuredFingerprint(c.route, v.expected);
+      if (a.ok() && b.ok()) correct = *a == *b;
+    } else {
+      StatusOr<std::string> a = AnswerText(c.route, *fresh);
+      StatusOr<std::string> b = AnswerText(c.route, v.expected);
+      if (a.ok() && b.ok()) {
+        if (mode == "exact" || *a == *b) {
+          correct = *a == *b;
+        } else {
+          std::vector<float> ea, eb;
+          const semantic::Embedder& e = semantic_->embedder();
+          if (e.Embed(*a, &ea).ok() && e.Embed(*b, &eb).ok()) {
+            correct = Cosine(ea, eb) >= options_.semantic.answer_similarity;
+          } else {
+            metrics_.CountError(ErrorKind::kEmbedder);
+          }
+        }
+      }
+    }
+  }
+  if (!correct) {
+    semantic_metrics_.Count(SemanticMetrics::kUncomparable);
+    return;
+  }
+  semantic_metrics_.Count(*correct ? SemanticMetrics::kCorrect : SemanticMetrics::kWrong);
+  semantic_->RecordVerification(v.key, v.similarity, *correct);
+}
+
+void Gateway::AdmitSemantic(Call& c, const Entry& stored) {
+  if (c.semantic_verify) return;  // its match already answers this question's neighbourhood
+  StatusOr<std::string> text = AnswerText(c.route, stored.response);
+  if (!text.ok()) return;
+  const double cost = static_cast<double>(stored.meta.input_tokens + stored.meta.output_tokens);
+  semantic::AdmissionDecision d = semantic_->Admit(*c.semantic_query, c.key, *text, cost);
+  semantic_metrics_.Count(d.admit ? SemanticMetrics::kAdmitted : SemanticMetrics::kNotAdmitted);
+}
+
+}  // namespace deja::server
