@@ -11,16 +11,26 @@
 //                      scripts/fetch-word-vectors.sh makes it, DEJA_WORD_VECTORS overrides)
 //   BM_StaticWordPiece model2vec fixture test-model-float32 (BERT WordPiece tokenizer, 2 dims)
 //   BM_StaticUnigram   model2vec fixture test-model-vocab-quantized (Unigram tokenizer, 64 dims)
+//   BM_BertMiniLm      bert embedder, all-MiniLM-L6-v2's shape (6 layers, 384 wide, 12 heads,
+//                      real tokenizer from shared/testdata/minilm-tokenizer) with random weights
+//                      written to a temporary directory at start (90 MB; pretrained weights are
+//                      not available here, and latency does not depend on their values).
+//                      Target: at most 10 ms on one core.
 //   BM_MemoMiss        MakeEmbedder("lexical") with its default 4096-entry memo, cycling through
 //                      8192 distinct questions so every call misses
 //   BM_MemoHit         the same memo, the same question every time
 #include <benchmark/benchmark.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "bert_fixture.h"
+#include "semantic/bert_embedder.h"
 #include "semantic/embedder.h"
 #include "semantic/lexical_embedder.h"
 #include "semantic/static_embedder.h"
@@ -95,6 +105,27 @@ void BM_StaticWordPiece(benchmark::State& state) { Static(state, "test-model-flo
 void BM_StaticUnigram(benchmark::State& state) { Static(state, "test-model-vocab-quantized"); }
 BENCHMARK(BM_StaticWordPiece);
 BENCHMARK(BM_StaticUnigram);
+
+void BM_BertMiniLm(benchmark::State& state) {
+  const std::string dir = std::filesystem::temp_directory_path().string() + "/deja_bench_minilm_" +
+                          std::to_string(::getpid());
+  if (!deja::bench::WriteMiniLmShapedModel(
+          dir, std::string(DEJA_SHARED_DIR) + "/testdata/minilm-tokenizer")) {
+    state.SkipWithError("shared/testdata/minilm-tokenizer not found");
+    return;
+  }
+  auto e = deja::semantic::LoadBertEmbedder(dir);
+  std::filesystem::remove_all(dir);  // Loaded into memory; the files are no longer needed.
+  if (!e.ok()) {
+    state.SkipWithError(("load failed: " + e.status().message()).c_str());
+    return;
+  }
+  Run(state, **e, kQuestion);
+  state.counters["tokens"] =
+      static_cast<double>(deja::semantic::BertEmbedderTokenIds(**e, kQuestion).size());
+  state.counters["target_ns"] = 10e6;
+}
+BENCHMARK(BM_BertMiniLm)->Unit(benchmark::kMillisecond);
 
 std::unique_ptr<Embedder> MemoLexical() {
   deja::semantic::EmbedderOptions o;  // lexical, 256 dims, 4096 memo entries

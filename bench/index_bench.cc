@@ -1,5 +1,5 @@
-// Vector index search: HNSW (hnswlib adapter) and TurboQuant code scans against an exact flat scan
-// of the same vectors, in the same run.
+// Vector index search: HNSW (hnswlib adapter), FAISS IVF-PQ and TurboQuant code scans against an
+// exact flat scan of the same vectors, in the same run.
 //
 // Reference: BM_FlatSearch_Ref, the exact top-10 by scanning every float vector (also the ground
 // truth of every recall figure). Each benchmark iteration is one top-10 query, cycling through
@@ -7,7 +7,13 @@
 //   recall_at_10    fraction of the exact top 10 found
 //   p50_us, p99_us  per-query latency percentiles (thread CPU time), one pass over the queries
 //   bytes_per_vec   VectorIndex::MemoryBytes() / size(): memory per entry
-//   build_s         wall time to build the index (HNSW: AddBatch with 2 threads)
+//   build_s         wall time to build the index (HNSW: AddBatch with 2 threads; IVF-PQ: AddBatch
+//                   with 1 OpenMP thread, i.e. k-means training on a sample plus encoding all)
+//   nlist, pq_m     IVF-PQ only: clusters and code bytes chosen automatically at training
+//   build_cpu_s     IVF-PQ only: process CPU time of the build (all threads, BLAS included)
+//   transition_s    IVF-PQ only: wall time of the one Add that reaches the default train size
+//   transition_cpu_s  (10,000 vectors) and trains, encoding the 10,000 vectors present; and its
+//                   process CPU time
 //   ip_mae, ip_bias TurboQuant only: mean |error| and mean error of estimated inner products over
 //                   random (query, stored vector) pairs
 // Target: HNSW search at most 1 ms (target_ns) with recall_at_10 >= 0.95, set for 1M vectors on
@@ -32,12 +38,15 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <span>
 #include <string>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "semantic/flat_index.h"
 #include "semantic/hnsw_index.h"
+#include "semantic/ivfpq_index.h"
 #include "semantic/turbo_quant.h"
 #include "semantic/vector_index.h"
 
@@ -101,6 +110,13 @@ double ThreadCpuMicros() {
   return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
 }
 
+// CPU time of the whole process (every thread, BLAS helpers included), in seconds.
+double ProcessCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
 struct Measured {
   double recall = 0, p50_us = 0, p99_us = 0;
 };
@@ -113,7 +129,7 @@ struct World {
   std::unique_ptr<VectorIndex> flat;
   std::vector<std::vector<VectorIndex::Hit>> truth;
   std::map<std::string, std::unique_ptr<VectorIndex>> indexes;
-  std::map<std::string, double> build_s;
+  std::map<std::string, double> build_s, build_cpu_s;
   std::map<std::string, Measured> measured;
 
   std::span<const float> Query(size_t i) const {
@@ -152,11 +168,14 @@ struct World {
     if (it != indexes.end()) return *it->second;
     auto index = std::move(*deja::MakeIndex(o));
     const auto start = Clock::now();
+    const double cpu_start = ProcessCpuSeconds();
     deja::Status s = index->AddBatch(ids, data, threads);
     if (!s.ok())
       std::fprintf(stderr, "index_bench: build %s: %s\n", name.c_str(), s.ToString().c_str());
     build_s[name] = Seconds(start);
-    std::fprintf(stderr, "index_bench: built %s in %.1f s\n", name.c_str(), build_s[name]);
+    build_cpu_s[name] = ProcessCpuSeconds() - cpu_start;
+    std::fprintf(stderr, "index_bench: built %s in %.1f s (%.1f s CPU)\n", name.c_str(),
+                 build_s[name], build_cpu_s[name]);
     return *(indexes[name] = std::move(index));
   }
 
@@ -233,6 +252,61 @@ BENCHMARK(BM_HnswSearch)
     ->Arg(128)
     ->Arg(256)
     ->Arg(512)
+    ->Unit(benchmark::kMicrosecond);
+
+// The one-time cost of the flat -> IVF-PQ transition with default options: the Add of the
+// 10,000th vector trains and encodes. Measured once: {wall seconds, process CPU seconds}.
+std::pair<double, double> IvfPqTransitionSeconds(const World& w) {
+  static const std::pair<double, double> seconds = [&] {
+    IndexOptions o;
+    o.kind = "ivfpq";
+    o.dimensions = kDims;
+    auto index = std::move(*deja::MakeIndex(o));
+    const auto& ivf = static_cast<const deja::IvfPqIndex&>(*index);
+    const size_t n = std::min(w.n, ivf.train_size());
+    (void)index->AddBatch(std::span(w.ids).first(n - 1), std::span(w.data).first((n - 1) * kDims));
+    const auto start = Clock::now();
+    const double cpu_start = ProcessCpuSeconds();
+    deja::Status s = index->Add(w.ids[n - 1], std::span(w.data).subspan((n - 1) * kDims, kDims));
+    const double t = Seconds(start), cpu = ProcessCpuSeconds() - cpu_start;
+    std::fprintf(stderr,
+                 "index_bench: ivfpq transition at %zu vectors: %.2f s, %.2f s CPU (%s, trained "
+                 "%d)\n",
+                 n, t, cpu, s.ToString().c_str(), ivf.trained());
+    return std::make_pair(t, cpu);
+  }();
+  return seconds;
+}
+
+// Args: nprobe, rerank (1: floats kept, rerank_factor 10 x k candidates rescored exactly; 0: codes
+// only, estimated scores).
+void BM_IvfPqSearch(benchmark::State& state) {
+  World& w = World::Get();
+  IndexOptions o;
+  o.kind = "ivfpq";
+  o.dimensions = kDims;
+  o.rerank = state.range(1) != 0;
+  const std::string name = o.rerank ? "ivfpq" : "ivfpq_codes";
+  auto& index = static_cast<deja::IvfPqIndex&>(w.Index(name, o, 1));
+  index.set_nprobe(static_cast<int>(state.range(0)));
+  Report(state, index, w.Measure(name + std::to_string(state.range(0)), index));
+  state.counters["build_s"] = w.build_s[name];
+  state.counters["build_cpu_s"] = w.build_cpu_s[name];
+  state.counters["nlist"] = index.nlist();
+  state.counters["pq_m"] = index.pq_m();
+  const auto [transition_s, transition_cpu_s] = IvfPqTransitionSeconds(w);
+  state.counters["transition_s"] = transition_s;
+  state.counters["transition_cpu_s"] = transition_cpu_s;
+  RunQueries(state, index);
+}
+BENCHMARK(BM_IvfPqSearch)
+    ->Args({16, 1})
+    ->Args({32, 1})
+    ->Args({64, 1})
+    ->Args({128, 1})
+    ->Args({256, 1})
+    ->Args({64, 0})
+    ->Args({256, 0})
     ->Unit(benchmark::kMicrosecond);
 
 // Args: bits per coordinate, rerank (1: floats kept, candidates rescored; 0: codes only).

@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git clang clang-format libclang-rt-14-dev
   libssl-dev liblmdb-dev lmdb-utils libboost-dev libsimdjson-dev libre2-dev libcli11-dev libtomlplusplus-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libgoogle-perftools-dev libhnswlib-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libgoogle-perftools-dev libhnswlib-dev libutf8proc-dev libopenblas-dev libfaiss-dev
   nodejs npm python3 python3-pytest curl wrk nginx-light
 )
 

@@ -27,8 +27,12 @@ struct ServerOptions {
   bool access_log = true;          // one JSON line per request on stderr
   // "live" (the cache), or a test mode: "record" (every request goes upstream and is stored),
   // "replay" (answers only from recordings, never upstream), "record-missing" (replay what is
-  // recorded, record the rest). README.md, "Test mode".
+  // recorded, record the rest), or "shadow" (observe only: every request goes upstream, and
+  // GET /deja/shadow reports what the cache would have saved and how often it would have been
+  // wrong). README.md, "Test mode" and "Shadow mode".
   std::string mode = "live";
+  // Shadow mode writes its report to <data_dir>/shadow-report.json this often, and on shutdown.
+  int shadow_report_interval_s = 60;
 };
 
 struct UpstreamsOptions {
@@ -67,6 +71,36 @@ struct CassetteOptions {
   std::string used_log;  // file the keys of used records are appended to (for cassette prune)
 };
 
+// The semantic tier (README.md, "Semantic cache"; docs/semantic.md): a differently worded question
+// with the same meaning, in the same context and scope, is answered from the cache. Off by default.
+struct SemanticOptions {
+  bool enabled = false;
+  // Embedder (src/semantic/embedder.h): "lexical" (built in, needs no files), "static", "words",
+  // "bert" (these three need model_dir).
+  std::string embedder = "lexical";
+  std::string model_dir;
+  int dimensions = 256;  // lexical only
+  // Cosine similarity a cached question must reach (per request: X-Deja-Similarity). Per embedder:
+  // lexical scores rewordings that keep the content words 0.7-0.95.
+  double threshold = 0.8;
+  int query_turns = 1;  // user turns compared by meaning (the rest of the context must agree)
+  // vCache: the largest acceptable false-hit rate; entries are verified upstream until evidence
+  // shows their answers hold at the similarity asked. 1 turns verification off.
+  double max_false_hit_rate = 0.05;
+  // How a verification compares answers: "structured" (answer_compare.h fingerprints), "exact"
+  // (identical bytes of the assembled body) or "embedding" (cosine of the answers' texts >=
+  // answer_similarity).
+  std::string verify = "structured";
+  double answer_similarity = 0.9;
+  bool templates = true;              // fill ids/e-mails/URLs that differ (answer_template.h)
+  bool template_fill_values = false;  // also numbers, dates and quoted strings
+  double min_admission_score = 0.4;   // quality_filter.h AdmissionScore::min_score
+  double near_duplicate_similarity = 0.95;
+  int hnsw_threshold = 4096;  // a partition switches from exact flat search to HNSW above this
+  int save_interval_s = 300;  // the index is saved this often (and on shutdown); 0: shutdown only
+  int64_t seed = 0;           // exploration randomness; 0: random
+};
+
 // Price per million tokens, for the "dollars saved" metric.
 struct ModelPrice {
   double input_per_mtok = 0;
@@ -79,6 +113,7 @@ struct GatewayOptions {
   CachePolicyOptions cache;
   StoreOptions store;
   CassetteOptions cassette;
+  SemanticOptions semantic;
   std::map<std::string, ModelPrice> prices;  // by model name; a "*" entry applies to the rest
 
   // InvalidArgument naming the first bad field.

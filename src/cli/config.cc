@@ -1,6 +1,8 @@
 #include "cli/config.h"
 
 #include <charconv>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <variant>
@@ -12,7 +14,7 @@ namespace {
 
 using StringList = std::vector<std::string>;
 // A field of GatewayOptions; `scale` converts the configured unit (e.g. MiB) into the field's unit.
-using FieldRef = std::variant<std::string*, int*, int64_t*, bool*, StringList*>;
+using FieldRef = std::variant<std::string*, int*, int64_t*, bool*, StringList*, double*>;
 
 struct OptionSpec {
   std::string_view section;
@@ -43,6 +45,8 @@ const std::vector<OptionSpec>& Specs() {
        [](GatewayOptions& o) -> FieldRef { return &o.server.admin_token; }},
       {"server", "access_log", [](GatewayOptions& o) -> FieldRef { return &o.server.access_log; }},
       {"server", "mode", [](GatewayOptions& o) -> FieldRef { return &o.server.mode; }},
+      {"server", "shadow_report_interval_s",
+       [](GatewayOptions& o) -> FieldRef { return &o.server.shadow_report_interval_s; }},
       {"upstream", "openai", [](GatewayOptions& o) -> FieldRef { return &o.upstreams.openai; }},
       {"upstream", "anthropic",
        [](GatewayOptions& o) -> FieldRef { return &o.upstreams.anthropic; }},
@@ -80,6 +84,34 @@ const std::vector<OptionSpec>& Specs() {
       {"cassette", "redact_pointers",
        [](GatewayOptions& o) -> FieldRef { return &o.cassette.redact_pointers; }},
       {"cassette", "used_log", [](GatewayOptions& o) -> FieldRef { return &o.cassette.used_log; }},
+      {"semantic", "enabled", [](GatewayOptions& o) -> FieldRef { return &o.semantic.enabled; }},
+      {"semantic", "embedder", [](GatewayOptions& o) -> FieldRef { return &o.semantic.embedder; }},
+      {"semantic", "model_dir",
+       [](GatewayOptions& o) -> FieldRef { return &o.semantic.model_dir; }},
+      {"semantic", "dimensions",
+       [](GatewayOptions& o) -> FieldRef { return &o.semantic.dimensions; }},
+      {"semantic", "threshold",
+       [](GatewayOptions& o) -> FieldRef { return &o.semantic.threshold; }},
+      {"semantic", "query_turns",
+       [](GatewayOptions& o) -> FieldRef { return &o.semantic.query_turns; }},
+      {"semantic", "max_false_hit_rate",
+       [](GatewayOptions& o) -> FieldRef { return &o.semantic.max_false_hit_rate; }},
+      {"semantic", "verify", [](GatewayOptions& o) -> FieldRef { return &o.semantic.verify; }},
+      {"semantic", "answer_similarity",
+       [](GatewayOptions& o) -> FieldRef { return &o.semantic.answer_similarity; }},
+      {"semantic", "templates",
+       [](GatewayOptions& o) -> FieldRef { return &o.semantic.templates; }},
+      {"semantic", "template_fill_values",
+       [](GatewayOptions& o) -> FieldRef { return &o.semantic.template_fill_values; }},
+      {"semantic", "min_admission_score",
+       [](GatewayOptions& o) -> FieldRef { return &o.semantic.min_admission_score; }},
+      {"semantic", "near_duplicate_similarity",
+       [](GatewayOptions& o) -> FieldRef { return &o.semantic.near_duplicate_similarity; }},
+      {"semantic", "hnsw_threshold",
+       [](GatewayOptions& o) -> FieldRef { return &o.semantic.hnsw_threshold; }},
+      {"semantic", "save_interval_s",
+       [](GatewayOptions& o) -> FieldRef { return &o.semantic.save_interval_s; }},
+      {"semantic", "seed", [](GatewayOptions& o) -> FieldRef { return &o.semantic.seed; }},
   };
   return specs;
 }
@@ -122,6 +154,14 @@ Status SetFromText(const OptionSpec& s, std::string_view text, GatewayOptions* o
       return InvalidArgumentError(Name(s) + " must be true or false (got \"" + std::string(text) +
                                   "\")");
     }
+  } else if (auto* d = std::get_if<double*>(&f)) {
+    const std::string copy(text);
+    char* end = nullptr;
+    const double v = std::strtod(copy.c_str(), &end);
+    if (copy.empty() || end != copy.c_str() + copy.size() || !std::isfinite(v)) {
+      return InvalidArgumentError(Name(s) + " must be a number (got \"" + copy + "\")");
+    }
+    **d = v;
   } else if (auto* list = std::get_if<StringList*>(&f)) {
     (*list)->clear();
     while (!text.empty()) {
@@ -153,6 +193,10 @@ Status SetFromToml(const OptionSpec& s, const toml::node& node, GatewayOptions* 
     auto v = node.value<bool>();
     if (!v) return InvalidArgumentError(where + " must be true or false");
     **b = *v;
+  } else if (auto* d = std::get_if<double*>(&f)) {
+    auto v = node.value<double>();
+    if (!v) return InvalidArgumentError(where + " must be a number");
+    **d = *v;
   } else if (auto* list = std::get_if<StringList*>(&f)) {
     const toml::array* arr = node.as_array();
     if (arr == nullptr) return InvalidArgumentError(where + " must be an array of strings");
@@ -261,6 +305,10 @@ std::string DescribeOptions(const GatewayOptions& options) {
       out += std::to_string(**l / s.scale);
     } else if (auto* b = std::get_if<bool*>(&f)) {
       out += **b ? "true" : "false";
+    } else if (auto* d = std::get_if<double*>(&f)) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%g", **d);
+      out += buf;
     } else if (auto* list = std::get_if<StringList*>(&f)) {
       out += "[";
       for (size_t i = 0; i < (*list)->size(); ++i) {

@@ -1,6 +1,7 @@
-// `deja embed [--embedder lexical|static|words] [--model-dir DIR] [--dimensions N] TEXT|-`: prints
-// the embedding of TEXT as a JSON array on standard output, and the embedder and its dimension on
-// standard error — the tool for "why did these two prompts (not) match?".
+// `deja embed [--embedder lexical|static|words|bert|remote] [--model-dir DIR] [--dimensions N]
+// [--url URL --model M [--api-key-env VAR] [--timeout-ms N]] TEXT|-`: prints the embedding of TEXT
+// as a JSON array on standard output, and the embedder and its dimension on standard error — the
+// tool for "why did these two prompts (not) match?".
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -8,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "semantic/embedder.h"
+#include "server/upstream_embedding_transport.h"
 
 namespace deja::cli {
 namespace {
@@ -17,6 +19,9 @@ struct EmbedFlags {
   std::string embedder = "lexical";
   std::string model_dir;
   int dimensions = 256;
+  bool dimensions_given = false;
+  std::string url, model, api_key_env = "OPENAI_API_KEY";
+  int timeout_ms = 10000;
 };
 
 int RunEmbed(const EmbedFlags& flags) {
@@ -33,6 +38,14 @@ int RunEmbed(const EmbedFlags& flags) {
   options.model_dir = flags.model_dir;
   options.dimensions = flags.dimensions;
   options.memo_entries = 0;  // One text: nothing to memoize.
+  if (flags.embedder == "remote") {
+    options.url = flags.url;
+    options.model = flags.model;
+    options.api_key_env = flags.api_key_env;
+    options.timeout_ms = flags.timeout_ms;
+    if (flags.dimensions_given) options.remote_dimensions = flags.dimensions;
+    options.transport = server::NewUpstreamEmbeddingTransport();
+  }
   StatusOr<std::unique_ptr<semantic::Embedder>> embedder = semantic::MakeEmbedder(options);
   if (!embedder.ok()) {
     std::fprintf(stderr, "deja embed: %s\n", embedder.status().ToString().c_str());
@@ -63,15 +76,31 @@ void RegisterEmbedCommand(CLI::App& app, Runner* run) {
   CLI::App* cmd = app.add_subcommand(
       "embed", "Print the embedding of a text (JSON array on stdout, dimension on stderr)");
   cmd->add_option("text", f->text, "The text, or - for standard input")->required();
-  cmd->add_option("--embedder", f->embedder, "lexical, static (model2vec) or words")
-      ->check(CLI::IsMember({"lexical", "static", "words"}))
+  cmd->add_option("--embedder", f->embedder,
+                  "lexical, static (model2vec), words, bert (a BERT sentence-transformers model) "
+                  "or remote (an OpenAI-compatible endpoint)")
+      ->check(CLI::IsMember({"lexical", "static", "words", "bert", "remote"}))
       ->capture_default_str();
   cmd->add_option("--model-dir", f->model_dir,
-                  "static: model2vec model directory; words: word-vector file or its directory "
+                  "static: model2vec model directory; bert: sentence-transformers model "
+                  "directory; words: word-vector file or its directory "
                   "(scripts/fetch-word-vectors.sh makes build/word-vectors)");
-  cmd->add_option("--dimensions", f->dimensions, "lexical: hashed dimensions (64..65536)")
+  CLI::Option* dims =
+      cmd->add_option("--dimensions", f->dimensions,
+                      "lexical: hashed dimensions (64..65536); remote: the dimension expected")
+          ->capture_default_str();
+  cmd->add_option("--url", f->url,
+                  "remote: base URL of the endpoint (POSTs URL/v1/embeddings), e.g. "
+                  "http://127.0.0.1:11434 or https://api.openai.com");
+  cmd->add_option("--model", f->model, "remote: the model name sent");
+  cmd->add_option("--api-key-env", f->api_key_env,
+                  "remote: environment variable holding the API key (unset: no key sent)")
       ->capture_default_str();
-  cmd->callback([run, f] { *run = [f] { return RunEmbed(*f); }; });
+  cmd->add_option("--timeout-ms", f->timeout_ms, "remote: request timeout")->capture_default_str();
+  cmd->callback([run, f, dims] {
+    f->dimensions_given = dims->count() > 0;
+    *run = [f] { return RunEmbed(*f); };
+  });
 }
 
 }  // namespace deja::cli

@@ -18,6 +18,8 @@
 #include "server/cassette_store.h"
 #include "server/gateway.h"
 #include "server/http_server.h"
+#include "server/semantic_setup.h"
+#include "server/shadow_report.h"
 #include "server/upstream_client.h"
 
 namespace deja::cli {
@@ -28,6 +30,7 @@ struct ServeFlags {
   std::string listen, upstream, anthropic_upstream, data_dir, admin_token;
   std::string mode, cassette, used_log;
   std::vector<std::string> settings;
+  bool semantic = false;
 };
 
 int Fail(const std::string& message) {
@@ -72,6 +75,7 @@ int RunServe(const ServeFlags& flags) {
   if (!flags.mode.empty()) settings.push_back("server.mode=" + flags.mode);
   if (!flags.cassette.empty()) settings.push_back("cassette.path=" + flags.cassette);
   if (!flags.used_log.empty()) settings.push_back("cassette.used_log=" + flags.used_log);
+  if (flags.semantic) settings.push_back("semantic.enabled=true");
   settings.insert(settings.end(), flags.settings.begin(), flags.settings.end());
   StatusOr<GatewayOptions> options = ResolveOptions(flags.config, settings);
   if (!options.ok()) return Fail(options.status().message());
@@ -124,7 +128,27 @@ int RunServe(const ServeFlags& flags) {
       server::UpstreamClient::Create(upstream_options);
   if (!upstream.ok()) return Fail(upstream.status().message());
 
+  // The semantic tier serves live traffic (and shadow mode's measurement); test modes stay exact.
+  std::unique_ptr<semantic::SemanticCache> semantic_cache;
+  if (options->semantic.enabled && !cassette &&
+      (options->server.mode == "live" || options->server.mode == "shadow")) {
+    StatusOr<std::unique_ptr<semantic::SemanticCache>> opened =
+        server::OpenSemanticCache(*options, *store);
+    if (!opened.ok()) return Fail("semantic cache: " + opened.status().message());
+    semantic_cache = std::move(*opened);
+    std::fprintf(stderr, "deja: semantic cache on (embedder %s, %d dimensions, threshold %.2f)\n",
+                 semantic_cache->embedder().name().data(), semantic_cache->embedder().dimensions(),
+                 options->semantic.threshold);
+  }
+  auto save_semantic = [&] {
+    if (!semantic_cache) return;
+    if (Status st = server::SaveSemanticCache(*semantic_cache, *options); !st.ok()) {
+      std::fprintf(stderr, "deja: saving the semantic index failed: %s\n", st.ToString().c_str());
+    }
+  };
+
   server::GatewayDeps deps;
+  deps.semantic = semantic_cache.get();
   deps.store = store;
   deps.cassette = cassette.get();
   deps.upstream = upstream->get();
@@ -151,16 +175,43 @@ int RunServe(const ServeFlags& flags) {
                options->upstreams.anthropic.c_str(), cassette ? "cassette" : "data in",
                cassette ? cassette->path().c_str() : options->store.data_dir.c_str());
 
+  // Shadow mode's report is written into the data directory every interval and once more at the
+  // end, so a measurement survives the process.
+  server::Gateway& gw = **gateway;
+  const std::string report_path = options->store.data_dir + "/shadow-report.json";
+  auto write_report = [&] {
+    if (gw.shadow_report() == nullptr) return;
+    if (Status st = WriteShadowReport(*gw.shadow_report(), report_path); !st.ok()) {
+      std::fprintf(stderr, "deja: writing the shadow report failed: %s\n", st.ToString().c_str());
+    }
+  };
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  int interval_s = 0;
+  if (gw.shadow_report() != nullptr) interval_s = options->server.shadow_report_interval_s;
+  if (semantic_cache && options->semantic.save_interval_s > 0 &&
+      (interval_s == 0 || options->semantic.save_interval_s < interval_s)) {
+    interval_s = options->semantic.save_interval_s;
+  }
+  if (interval_s == 0) {
+    sigwait(&signals, &signal_number);
+  } else {
+    const timespec interval{interval_s, 0};
+    while ((signal_number = sigtimedwait(&signals, nullptr, &interval)) < 0) {
+      write_report();
+      save_semantic();
+    }
+  }
   std::fprintf(stderr, "deja: %s received, draining\n",
                signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->Stop(options->server.shutdown_drain_ms);
   (*gateway)->Drain();
+  write_report();
+  save_semantic();
   if (Status st = store->FlushHits(); !st.ok()) {
     std::fprintf(stderr, "deja: flushing hit counts failed: %s\n", st.ToString().c_str());
   }
   gateway->reset();
+  semantic_cache.reset();
   lmdb.reset();
   cassette.reset();
   std::fprintf(stderr, "deja: stopped\n");
@@ -182,13 +233,15 @@ void RegisterServeCommand(CLI::App& app, Runner* run) {
   cmd->add_option("--data-dir", f->data_dir, "Data directory (default ./deja-data)");
   cmd->add_option("--admin-token", f->admin_token, "Token for the admin endpoints");
   cmd->add_option("--mode", f->mode,
-                  "live (default), record, replay or record-missing (server.mode; see README, "
-                  "Test mode)");
+                  "live (default), record, replay, record-missing or shadow (server.mode; see "
+                  "README, Test mode and Shadow mode)");
   cmd->add_option("--cassette", f->cassette,
                   "Keep recordings in this file instead of the data directory (cassette.path)");
   cmd->add_option("--used-log", f->used_log,
                   "Append the key of each record used to this file (cassette.used_log; for "
                   "`deja cassette prune`)");
+  cmd->add_flag("--semantic", f->semantic,
+                "Turn on the semantic cache (semantic.enabled; README, Semantic cache)");
   cmd->add_option("--set", f->settings, "Any option as SECTION.KEY=VALUE (repeatable)");
   cmd->callback([run, f] { *run = [f] { return RunServe(*f); }; });
 }

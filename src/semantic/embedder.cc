@@ -3,6 +3,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <list>
 #include <mutex>
@@ -10,7 +11,11 @@
 #include <utility>
 
 #include "core/blake3.h"
+#include "semantic/bert_embedder.h"
+#include "semantic/circuit_breaker.h"
+#include "semantic/embedding_transport.h"
 #include "semantic/lexical_embedder.h"
+#include "semantic/remote_embedder.h"
 #include "semantic/static_embedder.h"
 #include "semantic/words_embedder.h"
 
@@ -35,25 +40,40 @@ class MemoEmbedder final : public Embedder {
 
   Status Embed(std::string_view text, std::vector<float>* out) const override {
     const Key key = KeyOf(text);
-    Shard& shard = shards_[key.lo % kShards];
-    {
-      std::lock_guard<std::mutex> lock(shard.mu);
-      auto it = shard.index.find(key);
-      if (it != shard.index.end()) {
-        shard.lru.splice(shard.lru.begin(), shard.lru, it->second);
-        *out = it->second->second;
-        return Status::Ok();
+    if (Lookup(key, out)) return Status::Ok();
+    DEJA_RETURN_IF_ERROR(inner_->Embed(text, out));
+    Insert(key, *out);
+    return Status::Ok();
+  }
+
+  // Memo hits are answered here; the misses go to the inner embedder in one EmbedBatch (each
+  // distinct text once), so a remote embedder sends them in one request.
+  Status EmbedBatch(std::span<const std::string_view> texts,
+                    std::vector<std::vector<float>>* out) const override {
+    std::vector<std::vector<float>> result(texts.size());
+    std::vector<Key> keys(texts.size());
+    std::vector<std::string_view> misses;
+    std::vector<std::vector<size_t>> miss_slots;  // Per miss: the positions it fills.
+    std::unordered_map<Key, size_t, KeyHash> miss_of;
+    for (size_t i = 0; i < texts.size(); ++i) {
+      keys[i] = KeyOf(texts[i]);
+      if (Lookup(keys[i], &result[i])) continue;
+      auto [it, added] = miss_of.emplace(keys[i], misses.size());
+      if (added) {
+        misses.push_back(texts[i]);
+        miss_slots.emplace_back();
+      }
+      miss_slots[it->second].push_back(i);
+    }
+    if (!misses.empty()) {
+      std::vector<std::vector<float>> computed;
+      DEJA_RETURN_IF_ERROR(inner_->EmbedBatch(misses, &computed));
+      for (size_t m = 0; m < misses.size(); ++m) {
+        for (size_t slot : miss_slots[m]) result[slot] = computed[m];
+        Insert(keys[miss_slots[m][0]], std::move(computed[m]));
       }
     }
-    DEJA_RETURN_IF_ERROR(inner_->Embed(text, out));
-    std::lock_guard<std::mutex> lock(shard.mu);
-    if (shard.index.count(key) != 0) return Status::Ok();  // Another thread got there first.
-    shard.lru.emplace_front(key, *out);
-    shard.index.emplace(key, shard.lru.begin());
-    if (shard.lru.size() > per_shard_) {
-      shard.index.erase(shard.lru.back().first);
-      shard.lru.pop_back();
-    }
+    *out = std::move(result);
     return Status::Ok();
   }
 
@@ -74,6 +94,28 @@ class MemoEmbedder final : public Embedder {
     std::unordered_map<Key, Lru::iterator, KeyHash> index;
   };
 
+  bool Lookup(const Key& key, std::vector<float>* out) const {
+    Shard& shard = shards_[key.lo % kShards];
+    std::lock_guard<std::mutex> lock(shard.mu);
+    auto it = shard.index.find(key);
+    if (it == shard.index.end()) return false;
+    shard.lru.splice(shard.lru.begin(), shard.lru, it->second);
+    *out = it->second->second;
+    return true;
+  }
+
+  void Insert(const Key& key, std::vector<float> v) const {
+    Shard& shard = shards_[key.lo % kShards];
+    std::lock_guard<std::mutex> lock(shard.mu);
+    if (shard.index.count(key) != 0) return;  // Another thread got there first.
+    shard.lru.emplace_front(key, std::move(v));
+    shard.index.emplace(key, shard.lru.begin());
+    if (shard.lru.size() > per_shard_) {
+      shard.index.erase(shard.lru.back().first);
+      shard.lru.pop_back();
+    }
+  }
+
   static Key KeyOf(std::string_view text) {
     Blake3 h;
     h.Update(text);
@@ -92,20 +134,53 @@ class MemoEmbedder final : public Embedder {
 
 }  // namespace
 
+Status Embedder::EmbedBatch(std::span<const std::string_view> texts,
+                            std::vector<std::vector<float>>* out) const {
+  out->resize(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) DEJA_RETURN_IF_ERROR(Embed(texts[i], &(*out)[i]));
+  return Status::Ok();
+}
+
 Status EmbedderOptions::Validate() const {
-  if (kind != "lexical" && kind != "static" && kind != "words") {
+  if (kind != "lexical" && kind != "static" && kind != "words" && kind != "remote" &&
+      kind != "bert") {
     return InvalidArgumentError("unknown embedder \"" + kind +
-                                "\" (expected lexical, static or words)");
+                                "\" (expected lexical, static, words, bert or remote)");
+  }
+  if (kind == "remote") {
+    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+      return InvalidArgumentError(
+          "the remote embedder needs the endpoint's base URL (http:// or https://), got \"" + url +
+          "\"");
+    }
+    if (model.empty()) {
+      return InvalidArgumentError("the remote embedder needs a model name");
+    }
+    if (remote_dimensions < 0 || remote_dimensions > 65536) {
+      return InvalidArgumentError("remote embedder dimensions must be in [0, 65536], got " +
+                                  std::to_string(remote_dimensions));
+    }
+    if (timeout_ms < 1 || timeout_ms > 600000) {
+      return InvalidArgumentError("remote embedder timeout_ms must be in [1, 600000], got " +
+                                  std::to_string(timeout_ms));
+    }
+    if (batch_size < 1 || batch_size > 2048) {
+      return InvalidArgumentError("remote embedder batch_size must be in [1, 2048], got " +
+                                  std::to_string(batch_size));
+    }
+    if (transport == nullptr) {
+      return InvalidArgumentError("the remote embedder needs an HTTP transport");
+    }
   }
   if (kind == "lexical" && (dimensions < 64 || dimensions > 65536)) {
     return InvalidArgumentError("lexical embedder dimensions must be in [64, 65536], got " +
                                 std::to_string(dimensions));
   }
-  if ((kind == "static" || kind == "words") && model_dir.empty()) {
+  if ((kind == "static" || kind == "words" || kind == "bert") && model_dir.empty()) {
     return InvalidArgumentError(
-        kind == "static" ? std::string("the static embedder needs a model directory (model_dir)")
-                         : std::string("the words embedder needs a word-vector file (model_dir); "
-                                       "scripts/fetch-word-vectors.sh makes one"));
+        kind != "words" ? "the " + kind + " embedder needs a model directory (model_dir)"
+                        : std::string("the words embedder needs a word-vector file (model_dir); "
+                                      "scripts/fetch-word-vectors.sh makes one"));
   }
   return Status::Ok();
 }
@@ -117,8 +192,24 @@ StatusOr<std::unique_ptr<Embedder>> MakeEmbedder(const EmbedderOptions& options)
     e = NewLexicalEmbedder(options.dimensions);
   } else if (options.kind == "static") {
     DEJA_ASSIGN_OR_RETURN(e, LoadStaticEmbedder(options.model_dir));
-  } else {
+  } else if (options.kind == "words") {
     DEJA_ASSIGN_OR_RETURN(e, LoadWordsEmbedder(options.model_dir));
+  } else if (options.kind == "bert") {
+    DEJA_ASSIGN_OR_RETURN(e, LoadBertEmbedder(options.model_dir));
+  } else {
+    RemoteEmbedderOptions remote;
+    remote.url = options.url;
+    remote.model = options.model;
+    if (!options.api_key_env.empty()) {
+      const char* key = std::getenv(options.api_key_env.c_str());
+      if (key != nullptr) remote.api_key = key;
+    }
+    remote.dimensions = options.remote_dimensions;
+    remote.timeout_ms = options.timeout_ms;
+    remote.batch_size = options.batch_size;
+    std::shared_ptr<CircuitBreaker> breaker = options.breaker;
+    if (breaker == nullptr) breaker = std::make_shared<CircuitBreaker>();
+    e = NewRemoteEmbedder(std::move(remote), options.transport, std::move(breaker));
   }
   if (options.memo_entries == 0) return e;
   return WrapWithMemo(std::move(e), options.memo_entries);

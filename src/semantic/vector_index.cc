@@ -4,12 +4,14 @@
 #include "semantic/flat_index.h"
 #include "semantic/hnsw_index.h"
 #include "semantic/index_file.h"
+#include "semantic/ivfpq_index.h"
 
 namespace deja {
 
 Status IndexOptions::Validate() const {
-  if (kind != "flat" && kind != "hnsw") {
-    return InvalidArgumentError("index kind must be \"flat\" or \"hnsw\", got \"" + kind + "\"");
+  if (kind != "flat" && kind != "hnsw" && kind != "ivfpq") {
+    return InvalidArgumentError("index kind must be \"flat\", \"hnsw\" or \"ivfpq\", got \"" +
+                                kind + "\"");
   }
   if (dimensions <= 0 || dimensions > (1 << 16)) {
     return InvalidArgumentError("index dimensions must be in [1, 65536], got " +
@@ -25,6 +27,14 @@ Status IndexOptions::Validate() const {
       return InvalidArgumentError(
           "compress (TurboQuant codes) is supported by the flat index only");
     }
+  }
+  if (kind == "ivfpq") {
+    if (compress) {
+      return InvalidArgumentError(
+          "compress (TurboQuant codes) is supported by the flat index only");
+    }
+    if (rerank && rerank_factor < 1) return InvalidArgumentError("rerank_factor must be >= 1");
+    DEJA_RETURN_IF_ERROR(ValidateIvfPqOptions(*this));
   }
   if (compress) {
     if (compress_bits < 2 || compress_bits > 5) {
@@ -53,6 +63,10 @@ StatusOr<std::unique_ptr<VectorIndex>> MakeIndex(const IndexOptions& options) {
     DEJA_ASSIGN_OR_RETURN(std::unique_ptr<FlatIndex> index, FlatIndex::Create(options));
     return std::unique_ptr<VectorIndex>(std::move(index));
   }
+  if (options.kind == "ivfpq") {
+    DEJA_ASSIGN_OR_RETURN(std::unique_ptr<IvfPqIndex> index, IvfPqIndex::Create(options));
+    return std::unique_ptr<VectorIndex>(std::move(index));
+  }
   DEJA_ASSIGN_OR_RETURN(std::unique_ptr<HnswIndex> index, HnswIndex::Create(options));
   return std::unique_ptr<VectorIndex>(std::move(index));
 }
@@ -62,18 +76,25 @@ StatusOr<std::unique_ptr<VectorIndex>> LoadIndex(const IndexOptions& options,
   DEJA_RETURN_IF_ERROR(options.Validate());
   DEJA_ASSIGN_OR_RETURN(std::unique_ptr<vindex::IndexFileReader> reader,
                         vindex::IndexFileReader::Open(path));
-  const bool flat = reader->kind() == vindex::IndexKind::kFlat;
-  if (flat != (options.kind == "flat")) {
-    return InvalidArgumentError(path + " holds a " + (flat ? "flat" : "hnsw") +
-                                " index; the options ask for " + options.kind);
+  const vindex::IndexKind kind = reader->kind();
+  const char* file_kind = kind == vindex::IndexKind::kFlat   ? "flat"
+                          : kind == vindex::IndexKind::kHnsw ? "hnsw"
+                                                             : "ivfpq";
+  if (options.kind != file_kind) {
+    return InvalidArgumentError(path + " holds a " + file_kind + " index; the options ask for " +
+                                options.kind);
   }
   if (reader->dimensions() != static_cast<uint32_t>(options.dimensions)) {
     return InvalidArgumentError(path + " holds " + std::to_string(reader->dimensions()) +
                                 "-dimensional vectors; the options say " +
                                 std::to_string(options.dimensions));
   }
-  if (flat) {
+  if (kind == vindex::IndexKind::kFlat) {
     DEJA_ASSIGN_OR_RETURN(std::unique_ptr<FlatIndex> index, FlatIndex::Load(options, *reader));
+    return std::unique_ptr<VectorIndex>(std::move(index));
+  }
+  if (kind == vindex::IndexKind::kIvfPq) {
+    DEJA_ASSIGN_OR_RETURN(std::unique_ptr<IvfPqIndex> index, IvfPqIndex::Load(options, *reader));
     return std::unique_ptr<VectorIndex>(std::move(index));
   }
   DEJA_ASSIGN_OR_RETURN(std::unique_ptr<HnswIndex> index, HnswIndex::Load(options, *reader, path));

@@ -9,6 +9,9 @@
 //           it scans TurboQuant codes (turbo_quant.h) instead and reranks the best candidates with
 //           the float vectors, or (rerank = false) keeps only the codes.
 //   "hnsw"  approximate search over an HNSW graph (hnswlib behind an adapter, hnsw_index.h).
+//   "ivfpq" FAISS IVF-PQ (ivfpq_index.h) for very large partitions: exact flat search until
+//           ivf_train_size vectors exist, then an inverted file of product-quantized codes whose
+//           candidates are reranked with float vectors (exact scores) unless rerank = false.
 //
 //   IndexOptions opts;
 //   opts.kind = "hnsw";
@@ -22,8 +25,9 @@
 // Thread safety: every method may be called concurrently from many threads. Each engine guards its
 // state with a reader-writer lock: Search, size, MemoryBytes and Save take it shared (so searches
 // run in parallel with each other and with Save), Add and Remove take it exclusive (a search waits
-// for at most one insertion, ~0.1-1 ms for HNSW). A waiting writer goes ahead of searches that
-// arrive after it, so a steady search load cannot starve Add. Save blocks writers, not readers.
+// for at most one insertion, ~0.1-1 ms for HNSW; once, seconds, for the Add that trains IVF-PQ). A
+// waiting writer goes ahead of searches that arrive after it, so a steady search load cannot starve
+// Add. Save blocks writers, not readers.
 #pragma once
 
 #include <cstddef>
@@ -69,7 +73,7 @@ class VectorIndex {
 
 // Options of one index. Validate() says what is wrong with them.
 struct IndexOptions {
-  std::string kind = "hnsw";  // "flat" or "hnsw"
+  std::string kind = "hnsw";  // "flat", "hnsw" or "ivfpq"
   int dimensions = 0;         // required, > 0
   // HNSW: initial capacity (also after LoadIndex, if larger than the saved index). The graph grows
   // (doubling) when it is full, which briefly blocks searches, so set it near the expected size.
@@ -81,8 +85,14 @@ struct IndexOptions {
   int ef_search = 64;         // HNSW: candidate list size while searching (>= k is used)
   bool compress = false;      // flat only: scan TurboQuant codes (see turbo_quant.h)
   int compress_bits = 4;      // bits per coordinate of a code, 2..5 (one of them is the QJL sign)
-  bool rerank = true;         // compress: keep floats and rerank candidates exactly
-  int rerank_factor = 10;     // compress + rerank: rescore rerank_factor * k code-scan candidates
+  bool rerank = true;         // compress / ivfpq: keep floats and rerank candidates exactly
+  int rerank_factor = 10;     // rerank: rescore rerank_factor * k code-scan candidates
+  // IVF-PQ (kind "ivfpq"); 0 = chosen automatically (see ivfpq_index.h for the rules).
+  int ivf_nlist = 0;          // coarse clusters; auto: ~4 sqrt(n) at training, at most n / 39
+  int ivf_nprobe = 0;         // clusters scanned per search (the recall/latency knob)
+  int pq_m = 0;               // subquantizers = code bytes; must divide dimensions
+  int pq_nbits = 8;           // bits per subquantizer code, 4..8
+  size_t ivf_train_size = 0;  // vectors before training; auto: max(39 * nlist, 10000)
   uint64_t seed = 0x5eed;     // randomness of the HNSW levels and the TurboQuant rotation
 
   Status Validate() const;
@@ -92,9 +102,10 @@ struct IndexOptions {
 StatusOr<std::unique_ptr<VectorIndex>> MakeIndex(const IndexOptions& options);
 
 // The index saved at `path` by VectorIndex::Save. Structural options (kind, dimensions, compress)
-// must match the file (InvalidArgument otherwise); search-time options (ef_search, rerank_factor)
-// are taken from `options`. DataLoss when the file is corrupt or truncated (the checksum does not
-// match): the caller should rebuild the index from the store. NotFound when there is no file.
+// must match the file (InvalidArgument otherwise); search-time options (ef_search, rerank_factor,
+// ivf_nprobe) are taken from `options`. DataLoss when the file is corrupt or truncated (the
+// checksum does not match): the caller should rebuild the index from the store. NotFound when there
+// is no file.
 StatusOr<std::unique_ptr<VectorIndex>> LoadIndex(const IndexOptions& options,
                                                  const std::string& path);
 

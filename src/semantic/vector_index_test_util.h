@@ -31,6 +31,29 @@ inline std::vector<float> RandomUnitVectors(size_t n, int dims, uint64_t seed) {
   return v;
 }
 
+// n unit vectors gathered around `clusters` random unit centres (noise of length ~0.8, so a point's
+// cosine with its centre is ~0.78): embeddings of real text cluster by topic like this. Calls with
+// the same centre_seed share the centres (e.g. data and queries).
+inline std::vector<float> ClusteredUnitVectors(size_t n, int dims, size_t clusters, uint64_t seed,
+                                               uint64_t centre_seed = 1) {
+  const std::vector<float> centres = RandomUnitVectors(clusters, dims, centre_seed);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0.0f, 0.8f / std::sqrt(static_cast<float>(dims)));
+  std::vector<float> v(n * dims);
+  for (size_t i = 0; i < n; ++i) {
+    const float* c = centres.data() + (rng() % clusters) * dims;
+    float* x = v.data() + i * dims;
+    double norm = 0;
+    for (int j = 0; j < dims; ++j) {
+      x[j] = c[j] + g(rng);
+      norm += double{x[j]} * x[j];
+    }
+    const float inv = static_cast<float>(1.0 / std::sqrt(norm));
+    for (int j = 0; j < dims; ++j) x[j] *= inv;
+  }
+  return v;
+}
+
 inline std::span<const float> Row(const std::vector<float>& v, size_t i, int dims) {
   return std::span<const float>(v).subspan(i * dims, dims);
 }

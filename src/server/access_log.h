@@ -26,6 +26,7 @@ class AccessLog {
   // fd: where lines go (2 = stderr); enabled=false drops everything.
   AccessLog(int fd, bool enabled) : fd_(fd), enabled_(enabled) {}
   void Emit(const AccessRecord& r) const;
+  bool enabled() const { return enabled_; }
   // Formats a line without writing it (for tests).
   static std::string Format(const AccessRecord& r, int64_t unix_ms);
 

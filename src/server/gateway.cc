@@ -12,13 +12,26 @@ bool IsEventStream(std::string_view content_type) {
   return content_type.substr(0, 17) == "text/event-stream";
 }
 
+bool PolicyBypassesBody(const CachePolicyOptions& cache, Route route, const json::Value& body) {
+  if (!cache.models.empty() && std::find(cache.models.begin(), cache.models.end(),
+                                         body.GetString("model")) == cache.models.end()) {
+    return true;
+  }
+  if (!cache.cache_nonzero_temperature && route != Route::kEmbeddings) {
+    const json::Value* t = body.Find("temperature");
+    return t == nullptr || !t->is_number() || t->as_number() > 0;  // unset means 1
+  }
+  return false;
+}
+
 StatusOr<GatewayMode> ParseGatewayMode(std::string_view name) {
   if (name == "live") return GatewayMode::kLive;
   if (name == "record") return GatewayMode::kRecord;
   if (name == "replay") return GatewayMode::kReplay;
   if (name == "record-missing") return GatewayMode::kRecordMissing;
+  if (name == "shadow") return GatewayMode::kShadow;
   return InvalidArgumentError("unknown mode \"" + std::string(name) +
-                              "\" (live, record, replay or record-missing)");
+                              "\" (live, record, replay, record-missing or shadow)");
 }
 
 StatusOr<std::unique_ptr<Gateway>> Gateway::Create(const GatewayOptions& options,
@@ -45,6 +58,21 @@ StatusOr<std::unique_ptr<Gateway>> Gateway::Create(const GatewayOptions& options
   DEJA_ASSIGN_OR_RETURN(std::unique_ptr<Normalizer> normalizer, Normalizer::Create(n));
   auto gateway = std::unique_ptr<Gateway>(new Gateway(effective, deps, std::move(normalizer)));
   gateway->mode_ = mode;
+  if (mode == GatewayMode::kShadow) {
+    if (deps.cassette != nullptr) {
+      return InvalidArgumentError("shadow mode measures a live cache: it takes no cassette");
+    }
+    gateway->shadow_ = std::make_unique<ShadowReport>(options.prices);
+  }
+  // The semantic tier serves live traffic only: test modes and cassettes stay exact.
+  if (options.semantic.enabled && deps.cassette == nullptr &&
+      (mode == GatewayMode::kLive || mode == GatewayMode::kShadow)) {
+    if (deps.semantic == nullptr) {
+      return InvalidArgumentError(
+          "semantic.enabled needs a semantic cache (GatewayDeps::semantic)");
+    }
+    gateway->semantic_ = deps.semantic;
+  }
   return gateway;
 }
 
@@ -131,7 +159,7 @@ void Gateway::HandleCached(std::shared_ptr<Call> call) {
 
   // Policy: is this request cacheable at all? In test modes every request on a cacheable route
   // takes part: a test suite's recording must not depend on cache tuning.
-  const bool test_mode = mode_ != GatewayMode::kLive;
+  const bool test_mode = mode_ != GatewayMode::kLive && mode_ != GatewayMode::kShadow;
   if (mode_ == GatewayMode::kReplay && (c.controls.off || c.controls.no_cache)) {
     Reject(c, 400,
            std::string("deja replay: ") +
@@ -145,14 +173,10 @@ void Gateway::HandleCached(std::shared_ptr<Call> call) {
       c.controls.off ||
       (!test_mode && (!options_.cache.enabled || !route_enabled_[static_cast<size_t>(c.route)]));
   const std::string_view model = body->GetString("model");
-  if (!bypass && !test_mode && !options_.cache.models.empty()) {
-    bypass = std::find(options_.cache.models.begin(), options_.cache.models.end(), model) ==
-             options_.cache.models.end();
-  }
-  if (!bypass && !test_mode && !options_.cache.cache_nonzero_temperature &&
-      c.route != Route::kEmbeddings) {
+  if (!bypass && !test_mode) bypass = PolicyBypassesBody(options_.cache, c.route, *body);
+  if (mode_ == GatewayMode::kShadow) {
     const json::Value* t = body->Find("temperature");
-    bypass = t == nullptr || !t->is_number() || t->as_number() > 0;  // unset means 1
+    c.deterministic = t != nullptr && t->is_number() && t->as_number() == 0;
   }
   const bool wants_stream = [&] {
     const json::Value* s = body->Find("stream");
@@ -160,6 +184,7 @@ void Gateway::HandleCached(std::shared_ptr<Call> call) {
   }();
   if (bypass) {
     c.normalized.stream = wants_stream;
+    c.normalized.model = std::string(model);
     c.cache_header = "bypass";
     c.outcome = Outcome::kBypass;
     workers_->Submit([this, call] { RunMiss(call); });
@@ -190,10 +215,21 @@ void Gateway::HandleCached(std::shared_ptr<Call> call) {
                                                                    c.http.Header("x-api-key")));
   c.key = ComputeKey(scope, c.controls.name_space, c.route, c.normalized);
   c.keyed = true;
+  c.scope = scope;
 
   if (c.controls.no_cache || mode_ == GatewayMode::kRecord) {
     c.cache_header = "refresh";
     c.outcome = Outcome::kRefresh;
+  } else if (mode_ == GatewayMode::kShadow) {
+    // Would live mode have answered this from the cache? Either way the provider answers it.
+    StatusOr<Entry> entry = deps_.store->Get(c.key);
+    if (entry.ok() && FreshEnough(c, entry->meta)) {
+      c.shadow_tier = ShadowTier::kExact;
+      c.shadow_stored = std::move(entry->response);
+    } else if (!entry.ok() && entry.status().code() != StatusCode::kNotFound) {
+      metrics_.CountError(ErrorKind::kStore);
+    }
+    c.cache_header = c.shadow_tier == ShadowTier::kNone ? "shadow-miss" : "shadow-hit";
   } else {
     StatusOr<Entry> entry = deps_.store->Get(c.key);
     if (entry.ok()) {
@@ -231,7 +267,8 @@ void Gateway::HandleCached(std::shared_ptr<Call> call) {
 
 bool Gateway::FreshEnough(const Call& c, const EntryMeta& meta) const {
   // A recording is as good as the day it was made: test modes ignore max-age.
-  return mode_ != GatewayMode::kLive || c.controls.max_age_s < 0 ||
+  const bool test_mode = mode_ != GatewayMode::kLive && mode_ != GatewayMode::kShadow;
+  return test_mode || c.controls.max_age_s < 0 ||
          clock_->NowMillis() - meta.created_at_ms <= c.controls.max_age_s * 1000;
 }
 
@@ -249,6 +286,7 @@ void Gateway::Finish(Call& c, int status, Outcome outcome) {
   } else if (outcome == Outcome::kMiss || outcome == Outcome::kRefresh) {
     metrics_.ObserveMiss(latency);
   }
+  if (!access_log_.enabled()) return;
   AccessRecord r;
   r.method = c.http.method;
   r.path = c.http.path;
@@ -258,7 +296,15 @@ void Gateway::Finish(Call& c, int status, Outcome outcome) {
             : outcome == Outcome::kProxied ? std::string_view("proxied")
             : outcome == Outcome::kHit     ? std::string_view("hit")
                                            : c.cache_header;
-  if (c.keyed) r.key_prefix = c.key.Hex().substr(0, 16);
+  if (c.keyed) {
+    // The first 8 key bytes as 16 hex digits, without formatting the whole key again.
+    static constexpr char kHex[] = "0123456789abcdef";
+    r.key_prefix.resize(16);
+    for (size_t i = 0; i < 8; ++i) {
+      r.key_prefix[2 * i] = kHex[c.key.bytes[i] >> 4];
+      r.key_prefix[2 * i + 1] = kHex[c.key.bytes[i] & 15];
+    }
+  }
   r.latency_us = latency;
   r.upstream_us = c.upstream_us;
   access_log_.Emit(r);

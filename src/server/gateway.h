@@ -13,6 +13,21 @@
 // is recorded and records the rest. In test modes every request on a cacheable route takes part,
 // whatever cache.enabled, cache.routes, cache.models and cache_nonzero_temperature say, recordings
 // never go stale (max-age is ignored), and answers are stored before the client's response ends.
+//
+// Shadow mode (server.mode "shadow") serves nothing from the cache: every request goes upstream
+// and the client gets the provider's answer. Alongside, the gateway works out what live mode would
+// have done (the same cache policy applies), compares each would-be hit's stored answer with the
+// fresh one and tallies a ShadowReport (GET /deja/shadow). It stores answers as live mode would (a
+// would-be hit leaves its entry as it is), so the report reflects a cache warming up on this
+// traffic.
+// Semantic tier (options.semantic.enabled with GatewayDeps::semantic; live and shadow mode only,
+// never in test modes or with a cassette): a request without an exact hit is looked up by meaning
+// on its worker thread, before single flight (gateway_semantic.cc). A match in the same context
+// partition that passes the guards (or fills a template) is served with X-Deja-Cache:
+// semantic-hit, unless the vCache policy chooses to verify it: then the request goes upstream
+// (X-Deja-Cache: semantic-verify), the fresh answer is compared with the cached one and the
+// entry's evidence updated. Answers stored after a semantic-eligible miss are offered to the index
+// (quality filter, admission score). Embedder or index failures fail open to an exact-only miss.
 // With a cassette (GatewayDeps::cassette) keys use the fixed cassette secret and the shared tenant
 // scope, so recordings do not depend on the machine or the API key.
 //
@@ -35,15 +50,27 @@
 #include "server/http_types.h"
 #include "server/metrics.h"
 #include "server/request_controls.h"
+#include "server/semantic_metrics.h"
+#include "server/shadow_report.h"
 #include "server/single_flight.h"
 #include "server/upstream_client.h"
 #include "server/worker_pool.h"
 
+namespace deja::semantic {
+class SemanticCache;
+}
+
 namespace deja::server {
 
-enum class GatewayMode { kLive, kRecord, kReplay, kRecordMissing };
-// "live", "record", "replay", "record-missing"; InvalidArgument otherwise.
+enum class GatewayMode { kLive, kRecord, kReplay, kRecordMissing, kShadow };
+// "live", "record", "replay", "record-missing", "shadow"; InvalidArgument otherwise.
 StatusOr<GatewayMode> ParseGatewayMode(std::string_view name);
+
+// The cache policy's verdict on a request body (live and shadow mode; `deja analyze`): true when
+// the request must bypass the cache because its model is not in cache.models, or its temperature
+// is above 0 (or unset) while cache_nonzero_temperature is false. cache.enabled and cache.routes
+// are the caller's to check.
+bool PolicyBypassesBody(const CachePolicyOptions& cache, Route route, const json::Value& body);
 
 // The credential whose scope every caller shares under cache.tenant_isolation = "shared".
 inline constexpr std::string_view kSharedScopeCredential = "deja shared scope";
@@ -57,6 +84,8 @@ struct GatewayDeps {
   const Clock* clock = nullptr;        // nullptr: SystemClock()
   DeploymentSecret secret{};
   int access_log_fd = 2;
+  // The semantic tier (borrowed; must outlive the gateway). Used when options.semantic.enabled.
+  semantic::SemanticCache* semantic = nullptr;
 };
 
 class Gateway : public HttpHandler {
@@ -68,6 +97,11 @@ class Gateway : public HttpHandler {
 
   Metrics& metrics() { return metrics_; }
   GatewayMode mode() const { return mode_; }
+  // Shadow mode's report (shadow_report.h); null when the mode is not shadow.
+  const ShadowReport* shadow_report() const { return shadow_.get(); }
+  // The semantic tier in use (null when off) and its counters.
+  semantic::SemanticCache* semantic() const { return semantic_; }
+  const SemanticMetrics& semantic_metrics() const { return semantic_metrics_; }
   // Waits for queued upstream work to finish (used on shutdown after the server drained).
   void Drain();
   // Blocks until no background work (misses, stores, proxying) is queued or running. For tests.
@@ -87,7 +121,7 @@ class Gateway : public HttpHandler {
   // false (after counting) when the stored answer cannot be converted; the caller then treats it as
   // a miss.
   bool ServeStored(Call& call, CachedResponse response, const EntryMeta* meta,
-                   std::string_view outcome_header);
+                   std::string_view outcome_header, Headers extra_headers = {});
   // gateway_miss.cc
   void RunMiss(std::shared_ptr<Call> call);
   bool Follow(Call& call, Flight& flight);
@@ -101,6 +135,17 @@ class Gateway : public HttpHandler {
   void RejectNotRecorded(Call& call);
   // Stores through the cassette (keeping keyed headers) when there is one.
   Status PutEntry(const Call& call, const Entry& entry);
+  // gateway_shadow.cc: tallies a shadow-mode request; `fresh` is the provider's complete answer
+  // (null when there is none: an error, a broken stream, a request without a key).
+  void RecordShadow(const Call& call, const CachedResponse* fresh);
+  // gateway_semantic.cc: looks the request up by meaning. True when it was answered (a semantic
+  // hit); otherwise it may have set up a verification (c.semantic_verify) or a shadow would-be hit.
+  bool TrySemantic(Call& c);
+  // After a forwarded answer: the verification of an explored would-be hit (fresh may be null).
+  void VerifySemantic(Call& c, const CachedResponse* fresh);
+  // After a stored answer: offers it to the semantic index.
+  void AdmitSemantic(Call& c, const Entry& stored);
+  SemanticGauges semantic_gauges() const;
 
   const GatewayOptions options_;
   GatewayDeps deps_;
@@ -112,6 +157,9 @@ class Gateway : public HttpHandler {
   SingleFlight flights_;
   std::unique_ptr<WorkerPool> workers_;
   TenantScope shared_scope_;
+  std::unique_ptr<ShadowReport> shadow_;         // shadow mode only
+  semantic::SemanticCache* semantic_ = nullptr;  // null: the semantic tier is off
+  SemanticMetrics semantic_metrics_;
   bool route_enabled_[6] = {};
 };
 

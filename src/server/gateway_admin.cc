@@ -1,4 +1,5 @@
-// Operational endpoints: GET /healthz, GET /metrics, GET /deja/stats, and the admin calls
+// Operational endpoints: GET /healthz, GET /metrics, GET /deja/stats, GET /deja/shadow (shadow
+// mode's report), and the admin calls
 // DELETE /deja/entries/{key} and POST /deja/purge (these need the admin token).
 #include <string>
 
@@ -72,12 +73,23 @@ void Gateway::HandleAdmin(const HttpRequest& request, ResponseWriter& w, int64_t
     StatusOr<StoreStats> stats = deps_.store->Stats();
     if (!stats.ok()) metrics_.CountError(ErrorKind::kStore);
     if (path == "/metrics") {
-      w.Send(200, {{"Content-Type", "text/plain; version=0.0.4"}},
-             metrics_.Render(stats.ok() ? &*stats : nullptr));
+      std::string text = metrics_.Render(stats.ok() ? &*stats : nullptr);
+      if (semantic_ != nullptr) semantic_metrics_.Render(semantic_gauges(), &text);
+      w.Send(200, {{"Content-Type", "text/plain; version=0.0.4"}}, std::move(text));
     } else {
-      SendJson(w, 200, json::Write(StatsJson(stats.ok() ? *stats : StoreStats{}, metrics_)));
+      json::Value out = StatsJson(stats.ok() ? *stats : StoreStats{}, metrics_);
+      if (semantic_ != nullptr) out.Set("semantic", semantic_metrics_.ToJson(semantic_gauges()));
+      SendJson(w, 200, json::Write(out));
     }
     return;
+  }
+
+  if (path == "/deja/shadow") {
+    if (request.method != "GET") return SendError(w, 405, "use GET");
+    if (!shadow_) {
+      return SendError(w, 404, "shadow mode is off: start deja with --mode shadow");
+    }
+    return SendJson(w, 200, json::Write(shadow_->ToJson()));
   }
 
   // Everything else under /deja/ changes the cache: admin token required.
@@ -98,6 +110,11 @@ void Gateway::HandleAdmin(const HttpRequest& request, ResponseWriter& w, int64_t
     StatusOr<CacheKey> key = CacheKey::FromHex(std::string_view(path).substr(kEntries.size()));
     if (!key.ok()) return SendError(w, 400, key.status().message());
     Status st = deps_.store->Delete(*key);
+    // The semantic index forgets it too (a purge is followed lazily: a match whose entry is gone
+    // is dropped at lookup).
+    if (semantic_ != nullptr && (st.ok() || st.code() == StatusCode::kNotFound)) {
+      semantic_->Remove(*key);
+    }
     if (st.code() == StatusCode::kNotFound) return SendError(w, 404, "no entry with that key");
     if (!st.ok()) return SendError(w, 500, st.ToString());
     return SendJson(w, 200, R"({"deleted":1})");

@@ -4,9 +4,11 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "semantic/semantic_cache.h"
 #include "server/gateway.h"
 
 namespace deja::server {
@@ -30,6 +32,21 @@ struct Gateway::Call {
   Outcome outcome = Outcome::kMiss;
   int64_t start_us = 0;
   int64_t upstream_us = 0;
+  // Shadow mode: the tier that would have answered, the answer it would have given, and whether
+  // the request asked for temperature 0.
+  ShadowTier shadow_tier = ShadowTier::kNone;
+  std::optional<CachedResponse> shadow_stored;
+  bool deterministic = false;
+  TenantScope scope;  // the caller's (set with `key`)
+  // Semantic tier: the request's split query and embedding (set when it was looked up), and for an
+  // explored would-be hit, what to verify the fresh answer against.
+  std::optional<semantic::PreparedQuery> semantic_query;
+  struct SemanticVerify {
+    CacheKey key;
+    float similarity = 0;
+    CachedResponse expected;
+  };
+  std::optional<SemanticVerify> semantic_verify;
 };
 
 // "text/event-stream" responses are streams.

@@ -74,7 +74,14 @@ void AppendClientEvents(Route route, bool include_usage, const std::vector<Strea
 
 void Gateway::RunMiss(std::shared_ptr<Call> call) {
   Call& c = *call;
-  const bool coalesce = c.keyed && c.outcome == Outcome::kMiss && !c.controls.no_store;
+  // The semantic tier looks first (embedding runs here, on a worker thread, never on an I/O one).
+  if (semantic_ != nullptr && c.keyed && c.outcome == Outcome::kMiss &&
+      c.shadow_tier == ShadowTier::kNone && TrySemantic(c)) {
+    return;
+  }
+  // Shadow mode sends every request upstream: nothing is shared between identical requests.
+  const bool coalesce = c.keyed && c.outcome == Outcome::kMiss && !c.controls.no_store &&
+                        mode_ != GatewayMode::kShadow;
   if (!coalesce) {
     (void)Forward(c, nullptr);
     return;
@@ -241,6 +248,7 @@ std::optional<CachedResponse> Gateway::Forward(Call& c, Flight* flight) {
                                    ": " + sent.message(),
                                code == 504 ? "upstream_timeout" : "upstream_unavailable"));
       Finish(c, code, Outcome::kError);
+      if (shadow_) RecordShadow(c, nullptr);
       return std::nullopt;
     }
     if (!client_gone) metrics_.CountError(ErrorKind::kUpstream);
@@ -257,10 +265,14 @@ std::optional<CachedResponse> Gateway::Forward(Call& c, Flight* flight) {
     // A broken stream is left unfinished: the writer closes the connection so the client sees a
     // truncated answer, exactly as if it had called the provider directly.
     Finish(c, is_stream ? status : 502, Outcome::kError);
+    if (shadow_) RecordShadow(c, nullptr);
     return std::nullopt;
   }
 
-  const bool storable = c.keyed && !c.controls.no_store && status >= 200 && status < 300;
+  // A complete answer is kept (for the caller's flight, and for shadow mode's comparison); it is
+  // stored unless the request said no-store, or shadow mode found the entry live mode would serve.
+  const bool keep = c.keyed && status >= 200 && status < 300;
+  const bool storable = keep && !c.controls.no_store && c.shadow_tier == ShadowTier::kNone;
   // A refresh replaces an entry a repeat would otherwise still find, so it is written before the
   // client sees the end of its answer (read-your-writes). A plain miss answers first and writes
   // after: an immediate repeat joins its still-registered flight instead. Test modes always write
@@ -268,27 +280,29 @@ std::optional<CachedResponse> Gateway::Forward(Call& c, Flight* flight) {
   const bool store_first = c.outcome == Outcome::kRefresh || mode_ != GatewayMode::kLive;
   std::optional<CachedResponse> result;
   if (is_stream) {
-    if (storable && ClassifyStream(c.route, events) == StreamEnd::kClean) {
+    if (keep && ClassifyStream(c.route, events) == StreamEnd::kClean) {
       result.emplace();
       result->status = status;
       result->content_type = content_type;
       result->streamed = true;
       result->events = std::move(events);
-      if (store_first) StoreAnswer(c, *result);
+      if (store_first && storable) StoreAnswer(c, *result);
     }
     c.writer->Finish();
   } else {
-    if (storable) {
+    if (keep) {
       result.emplace();
       result->status = status;
       result->content_type = content_type.empty() ? "application/json" : content_type;
       result->body = buffered;
-      if (store_first) StoreAnswer(c, *result);
+      if (store_first && storable) StoreAnswer(c, *result);
     }
     c.writer->Send(status, std::move(response_headers), std::move(buffered));
   }
-  if (result && !store_first) StoreAnswer(c, *result);
+  if (result && storable && !store_first) StoreAnswer(c, *result);
   Finish(c, status, c.outcome);
+  if (shadow_) RecordShadow(c, result ? &*result : nullptr);
+  if (c.semantic_verify) VerifySemantic(c, result ? &*result : nullptr);
   return result;
 }
 
@@ -317,6 +331,7 @@ void Gateway::StoreAnswer(Call& c, const CachedResponse& response) {
     return;
   }
   metrics_.CountStored(static_cast<int64_t>(e.canonical_request.size() + response.body.size()));
+  if (c.semantic_query) AdmitSemantic(c, e);
 }
 
 Status Gateway::PutEntry(const Call& c, const Entry& e) {

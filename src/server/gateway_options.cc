@@ -17,6 +17,40 @@ Status CheckUrl(const std::string& field, const std::string& url) {
 
 }  // namespace
 
+namespace {
+
+Status ValidateSemantic(const SemanticOptions& s) {
+  auto in_unit = [](double v) { return v >= 0 && v <= 1; };
+  if (s.embedder != "lexical" && s.embedder != "static" && s.embedder != "words" &&
+      s.embedder != "bert") {
+    return InvalidArgumentError("semantic.embedder must be lexical, static, words or bert");
+  }
+  if (s.embedder != "lexical" && s.enabled && s.model_dir.empty()) {
+    return InvalidArgumentError("semantic.embedder " + s.embedder + " needs semantic.model_dir");
+  }
+  if (!in_unit(s.threshold) || !in_unit(s.answer_similarity) ||
+      !in_unit(s.near_duplicate_similarity) || !in_unit(s.min_admission_score)) {
+    return InvalidArgumentError(
+        "semantic.threshold, answer_similarity, near_duplicate_similarity and "
+        "min_admission_score must be between 0 and 1");
+  }
+  if (!(s.max_false_hit_rate > 0 && s.max_false_hit_rate <= 1)) {
+    return InvalidArgumentError("semantic.max_false_hit_rate must be in (0, 1]");
+  }
+  if (s.verify != "structured" && s.verify != "exact" && s.verify != "embedding") {
+    return InvalidArgumentError("semantic.verify must be structured, exact or embedding");
+  }
+  if (s.query_turns < 1 || s.query_turns > 64) {
+    return InvalidArgumentError("semantic.query_turns must be 1..64");
+  }
+  if (s.hnsw_threshold < 1 || s.save_interval_s < 0) {
+    return InvalidArgumentError("semantic.hnsw_threshold must be >= 1, save_interval_s >= 0");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status GatewayOptions::Validate() const {
   if (server.listen.find(':') == std::string::npos) {
     return InvalidArgumentError("server.listen must be HOST:PORT (got \"" + server.listen + "\")");
@@ -36,10 +70,18 @@ Status GatewayOptions::Validate() const {
     return InvalidArgumentError("server.max_json_depth must be between 1 and 10000");
   }
   if (server.mode != "live" && server.mode != "record" && server.mode != "replay" &&
-      server.mode != "record-missing") {
+      server.mode != "record-missing" && server.mode != "shadow") {
     return InvalidArgumentError(
-        "server.mode must be \"live\", \"record\", \"replay\" or \"record-missing\" (got \"" +
+        "server.mode must be \"live\", \"record\", \"replay\", \"record-missing\" or "
+        "\"shadow\" (got \"" +
         server.mode + "\")");
+  }
+  if (server.mode == "shadow" && !cassette.path.empty()) {
+    return InvalidArgumentError(
+        "server.mode \"shadow\" measures a live cache on real traffic: it takes no cassette");
+  }
+  if (server.shadow_report_interval_s < 1) {
+    return InvalidArgumentError("server.shadow_report_interval_s must be >= 1");
   }
   if (server.idle_timeout_ms < 1) return InvalidArgumentError("server.idle_timeout_ms must be > 0");
   DEJA_RETURN_IF_ERROR(CheckUrl("upstream.openai", upstreams.openai));
@@ -76,6 +118,7 @@ Status GatewayOptions::Validate() const {
       !redact.ok()) {
     return redact.status();
   }
+  if (Status st = ValidateSemantic(semantic); !st.ok()) return st;
   for (const auto& [model, price] : prices) {
     if (price.input_per_mtok < 0 || price.output_per_mtok < 0) {
       return InvalidArgumentError("prices." + model + ": prices must be >= 0");

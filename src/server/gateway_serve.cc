@@ -15,7 +15,7 @@ constexpr std::string_view kJson = "application/json";
 }  // namespace
 
 bool Gateway::ServeStored(Call& c, CachedResponse response, const EntryMeta* meta,
-                          std::string_view outcome_header) {
+                          std::string_view outcome_header, Headers extra_headers) {
   std::string body;
   std::string_view content_type;
   // Embeddings never stream, whatever the request says.
@@ -46,13 +46,14 @@ bool Gateway::ServeStored(Call& c, CachedResponse response, const EntryMeta* met
     content_type = response.content_type.empty() ? kJson : std::string_view(response.content_type);
   }
   Headers headers;
-  headers.reserve(4);
+  headers.reserve(4 + extra_headers.size());
   headers.emplace_back("Content-Type", std::string(content_type));
   headers.emplace_back("X-Deja-Cache", std::string(outcome_header));
   headers.emplace_back("X-Deja-Key", c.key.Hex());
   // A follower of a single flight (no meta) gets the answer fresh from upstream: age 0.
   const int64_t age_s = meta != nullptr ? (clock_->NowMillis() - meta->created_at_ms) / 1000 : 0;
   headers.emplace_back("Age", std::to_string(age_s < 0 ? 0 : age_s));
+  for (auto& h : extra_headers) headers.push_back(std::move(h));
   if (meta != nullptr) metrics_.CountSaved(meta->model, meta->input_tokens, meta->output_tokens);
   // Accounted before the answer leaves, so anyone who has seen the answer also sees it counted.
   Finish(c, response.status, Outcome::kHit);

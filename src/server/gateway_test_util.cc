@@ -89,7 +89,13 @@ void FakeProvider::Answer(const HttpRequest& request, ResponseWriter& writer,
     return;
   }
   json::Value body = *json::Parse(request.body);
-  const std::string text = "answer to " + LastUserText(body);
+  // "varying" answers each call differently (a provider that is not deterministic).
+  std::string text =
+      "answer to " + LastUserText(body) + (model == "varying" ? " #" + std::to_string(n) : "");
+  if (model == "constant") {
+    std::lock_guard lock(mu_);
+    text = constant_answer_;
+  }
   const json::Value* stream = body.Find("stream");
   const bool streaming = stream != nullptr && stream->is_bool() && stream->as_bool();
   const std::string id = "chatcmpl-" + std::to_string(n);
@@ -212,6 +218,10 @@ void GatewayFixture::Start(GatewayOptions options, Store* store_override) {
     store_ = std::move(*store);
     deps.store = store_override != nullptr ? store_override : store_.get();
   }
+  if (semantic_factory_ && options.semantic.enabled && deps.store != nullptr) {
+    semantic_ = semantic_factory_(options, *deps.store);
+    deps.semantic = semantic_.get();
+  }
   deps.upstream = &upstream_;
   deps.clock = &clock_;
   deps.secret[0] = 42;
@@ -227,6 +237,7 @@ void GatewayFixture::Stop() {
   if (server_) server_->Stop(1000);
   server_.reset();
   gateway_.reset();
+  semantic_.reset();
   store_.reset();
   cassette_.reset();
 }

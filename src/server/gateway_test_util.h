@@ -16,7 +16,9 @@
 #include <gtest/gtest.h>
 #include "core/json.h"
 
+#include <functional>
 #include "deja/store.h"
+#include "semantic/semantic_cache.h"
 #include "server/cassette_store.h"
 #include "server/gateway.h"
 #include "server/http_server.h"
@@ -26,13 +28,18 @@ namespace deja::server::testing {
 
 // Answers chat completions and Anthropic messages like the providers do. The model name selects
 // behaviour: "gated" holds the answer until Release(); "error" answers 500; "truncate" streams
-// without finishing and drops the connection.
+// without finishing and drops the connection; "varying" words each answer differently;
+// "constant" gives the same answer to every question (set_constant_answer changes it).
 class FakeProvider : public HttpHandler {
  public:
   ~FakeProvider() override;
   void Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer) override;
 
   int calls() const { return calls_.load(); }
+  void set_constant_answer(const std::string& text) {
+    std::lock_guard lock(mu_);
+    constant_answer_ = text;
+  }
   Headers last_headers() const;
   std::string last_body() const;
   // Blocks until `n` requests are being held by the gate (bounded; false on timeout).
@@ -48,6 +55,7 @@ class FakeProvider : public HttpHandler {
   std::condition_variable cv_;
   Headers last_headers_;
   std::string last_body_;
+  std::string constant_answer_ = "the constant answer";
   int gated_ = 0;
   bool released_ = false;
   std::vector<std::thread> threads_;
@@ -114,6 +122,11 @@ class GatewayFixture : public ::testing::Test {
   std::unique_ptr<Gateway> gateway_;
   std::unique_ptr<HttpServer> server_;
   std::vector<std::string> temp_files_;
+  // Optional: builds the semantic tier over the freshly opened store on each Start (with
+  // options.semantic.enabled); the fixture keeps it until Stop.
+  std::function<std::unique_ptr<semantic::SemanticCache>(const GatewayOptions&, Store&)>
+      semantic_factory_;
+  std::unique_ptr<semantic::SemanticCache> semantic_;
 };
 
 inline constexpr char kChat[] =

@@ -58,6 +58,10 @@ std::string_view ErrorKindName(ErrorKind k) {
       return "single_flight_wait";
     case ErrorKind::kConversion:
       return "conversion";
+    case ErrorKind::kEmbedder:
+      return "embedder";
+    case ErrorKind::kSemanticIndex:
+      return "semantic_index";
     case ErrorKind::kCount:
       break;
   }

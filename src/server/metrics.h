@@ -26,6 +26,8 @@ enum class ErrorKind {
   kUpstream,          // upstream unreachable or timed out
   kSingleFlightWait,  // a follower gave up waiting for its leader
   kConversion,        // a stored answer could not be converted to the asked form
+  kEmbedder,          // the semantic tier's embedder failed; exact-only miss (fail open)
+  kSemanticIndex,     // the semantic index failed; exact-only miss (fail open)
   kCount
 };
 std::string_view ErrorKindName(ErrorKind k);

@@ -60,6 +60,14 @@ StatusOr<RequestControls> ParseRequestControls(const Headers& headers) {
         }
       }
       c.name_space = std::string(ns);
+    } else if (HeaderNameEquals(name, "x-deja-similarity")) {
+      std::string_view v = Trim(value);
+      double d = -1;
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+      if (v.empty() || ec != std::errc() || end != v.data() + v.size() || !(d >= 0 && d <= 1)) {
+        return InvalidArgumentError("X-Deja-Similarity must be a number between 0 and 1");
+      }
+      c.similarity = d;
     } else if (HeaderNameEquals(name, "x-deja-cache")) {
       std::string_view v = Trim(value);
       if (HeaderNameEquals(v, "off") || HeaderNameEquals(v, "bypass")) {

@@ -7,6 +7,7 @@
 //   X-Deja-TTL: N                lifetime of the entry stored from this request, seconds
 //   X-Deja-Namespace: NAME       a separate cache partition
 //   X-Deja-Cache: off            bypass the cache entirely
+//   X-Deja-Similarity: 0.9       semantic tier: the similarity a cached question must reach (0..1)
 #pragma once
 
 #include <cstdint>
@@ -25,6 +26,7 @@ struct RequestControls {
   int64_t max_age_s = -1;  // -1: any age
   int64_t ttl_s = -1;      // -1: the configured default
   std::string name_space;
+  double similarity = -1;  // -1: semantic.threshold
 };
 
 // InvalidArgument (answered with 400) for a malformed value, naming the header.

@@ -13,6 +13,7 @@ import {
   wantsWeatherTool,
   weatherArguments,
 } from './util.mjs';
+import { isJudgeRequest, judgeAnswer } from './judge.mjs';
 
 export function openaiError(status, message, type, code = null, param = null) {
   return { status, json: { error: { message, type, param, code } } };
@@ -23,6 +24,10 @@ const int = (v, dflt) => (Number.isInteger(v) && v > 0 ? v : dflt);
 // ---------------------------------------------------------------- chat completions
 
 function chatChoices(body) {
+  if (isJudgeRequest(body.messages)) {
+    const verdict = judgeAnswer(body.messages);
+    return { choices: [{ index: 0, content: verdict, finish: 'stop' }], usage: usage(100, countTokens(verdict)) };
+  }
   const text = lastUserText(body.messages);
   const hash = requestHash(body);
   const n = Math.min(int(body.n, 1), 8);

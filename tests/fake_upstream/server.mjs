@@ -20,10 +20,16 @@
 //   POST /__fake/release?min=N   wait until >= N gated requests are held, then release all held
 //   POST /__fake/step?n=K        wait for a held slow stream, send its next K frames
 //   GET  /__fake/wait?gated=N    answer once >= N gated requests are held
+//   POST /__fake/variant?match=M&suffix=S   answers to user texts containing M get S appended
+//                                (default " (changed)"); no match clears it; reset clears it too
+//
+// A chat request whose system message carries "[deja-replay-judge v1]" is answered by the fake
+// judge (judge.mjs) with a JSON verdict, for `deja replay --compare judge`.
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import * as anthropic from './anthropic.mjs';
 import * as openai from './openai.mjs';
+import { knobs } from './util.mjs';
 
 const ROUTES = {
   '/v1/chat/completions': { provider: 'openai', handler: openai.chatCompletions },
@@ -223,10 +229,16 @@ async function control(req, res, url) {
   }
   if (key === 'POST /__fake/reset') {
     releaseAll();
+    knobs.variant = null;
     state.calls = {};
     state.total = 0;
     state.requests = [];
     return json(res, 200, { ok: true });
+  }
+  if (key === 'POST /__fake/variant') {
+    const match = url.searchParams.get('match');
+    knobs.variant = match ? { match, suffix: url.searchParams.get('suffix') ?? ' (changed)' } : null;
+    return json(res, 200, { variant: knobs.variant });
   }
   if (key === 'POST /__fake/release') {
     const min = q('min', 0);

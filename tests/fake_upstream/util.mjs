@@ -70,8 +70,15 @@ export function endsWithToolResult(messages) {
   return m.role === 'user' && Array.isArray(m.content) && m.content.some((b) => b?.type === 'tool_result');
 }
 
+// Test knobs set through the control endpoints (POST /__fake/variant); reset clears them.
+export const knobs = { variant: null };
+
+// `variant` ({match, suffix}, from POST /__fake/variant): answers to texts containing `match` get
+// `suffix` appended, so a test can make the "same" upstream answer some requests differently.
 export function echoText(userText, hash, suffix = '') {
-  return `echo: ${userText || '(empty)'}${suffix} [${hash}]`;
+  const v = knobs.variant;
+  const changed = v && (userText ?? '').includes(v.match) ? v.suffix : '';
+  return `echo: ${userText || '(empty)'}${suffix}${changed} [${hash}]`;
 }
 
 export const wantsWeatherTool = (tools, text, messages) =>
