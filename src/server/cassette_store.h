@@ -7,6 +7,10 @@
 // `.NAME.tmp-PID` beside it). Rewriting the whole file is O(cassette) per record, which is fine for
 // the tens to thousands of records of a test suite; it is not a production store.
 //
+// Records read at Open are kept decoded and rendered only when the file is first rewritten (a
+// replay never writes, so it never pays for rendering); until then their entries' size_bytes is 0.
+// Stats().bytes is the file's size.
+//
 // Entries never expire here (a cassette must replay next year) and hit counts live in memory only,
 // so replaying never changes the committed file. Which records a run used is appended, one hex key
 // per line, to an optional used-log file (for `deja cassette prune`).
@@ -67,10 +71,12 @@ class CassetteStore : public Store {
  private:
   struct Slot {
     CassetteRecord record;
-    std::string rendered;  // the record's text in the file
+    std::string rendered;  // the record's text in the file; "" until RenderedLocked
   };
 
   CassetteStore(CassetteStoreOptions options, std::vector<RedactPointer> redact, int used_fd);
+  // The slot's text, rendered (and its entry's size_bytes set) on first use.
+  static const std::string& RenderedLocked(Slot& slot);
   Status WriteLocked();
   void MarkUsedLocked(const CacheKey& key);
   static bool Matches(const ScanOptions& options, const Entry& e);
@@ -82,6 +88,7 @@ class CassetteStore : public Store {
   std::set<CacheKey> used_;
   int used_fd_ = -1;
   bool used_log_failed_ = false;
+  int64_t file_bytes_ = 0;  // size of the file as read at Open or last written
 };
 
 }  // namespace deja::server

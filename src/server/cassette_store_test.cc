@@ -207,6 +207,43 @@ TEST_F(CassetteStoreTest, ReplayRefusesAMissingFileAndBadFilesNameTheProblem) {
   EXPECT_THAT(CassetteStore::Open(o).status().message(), HasSubstr("version 2"));
 }
 
+// Records read at Open are rendered only when the file is next written: they must come out as they
+// went in, and Stats().bytes must follow the file.
+TEST_F(CassetteStoreTest, LoadedRecordsAreWrittenBackUnchangedAndBytesIsTheFileSize) {
+  Entry streamed = MakeEntry(0x44, "streamed");
+  streamed.response.streamed = true;
+  streamed.response.content_type = "text/event-stream";
+  streamed.response.body.clear();
+  streamed.response.events = {{"", R"({"choices":[{"delta":{"content":"a"}}]})"}, {"", "[DONE]"}};
+  {
+    auto store = Open();
+    ASSERT_TRUE(store->Put(MakeEntry(0x11, "first")).ok());
+    ASSERT_TRUE(store->Put(streamed).ok());
+    EXPECT_EQ(store->Stats()->bytes, static_cast<int64_t>(ReadFile(path_).size()));
+  }
+  const std::string before = ReadFile(path_);
+  auto reopened = Open();
+  EXPECT_EQ(reopened->Stats()->bytes, static_cast<int64_t>(before.size()));
+  ASSERT_TRUE(reopened->Put(MakeEntry(0x22, "second")).ok());
+  const std::string after = ReadFile(path_);
+  EXPECT_EQ(reopened->Stats()->bytes, static_cast<int64_t>(after.size()));
+  // Both loaded records are in the new file exactly as rendered before.
+  const size_t first_start = before.find("\n    {") + 1;
+  const std::string first =
+      before.substr(first_start, before.find("\n    {", first_start) - first_start);
+  EXPECT_THAT(after, HasSubstr(first));
+  EXPECT_THAT(after, HasSubstr("\"data_text\": \"[DONE]\""));
+  StatusOr<Entry> got = Open()->Peek(streamed.key);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->response.events.size(), 2u);
+  EXPECT_EQ(got->response.events[0].data, streamed.response.events[0].data);
+
+  // A path that cannot be read as a file is an error, not an empty cassette.
+  StatusOr<std::vector<CassetteRecord>> dir = ReadCassetteFile(dir_.string());
+  EXPECT_FALSE(dir.ok());
+  EXPECT_NE(dir.status().code(), StatusCode::kNotFound);
+}
+
 TEST_F(CassetteStoreTest, UsedLogNamesEachUsedRecordOnce) {
   {
     auto store = Open();
@@ -236,6 +273,35 @@ TEST(CassetteFormat, IsoTimesRoundTrip) {
   EXPECT_EQ(FormatIsoMillis(0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(*ParseIsoMillis(FormatIsoMillis(1'700'000'000'123)), 1'700'000'000'123);
   EXPECT_FALSE(ParseIsoMillis("2024-01-01").ok());
+}
+
+// ParseCassette cuts the file into records before parsing them; other layouts and broken files
+// must read (or fail) exactly as a whole-document parse would.
+TEST(CassetteFormat, ParsesAnyMemberOrderAndReportsBrokenFilesWhole) {
+  Entry e = MakeEntry(0x55, "x");
+  CassetteRecord rec;
+  rec.entry = e;
+  const std::string record = json::Write(RecordToJson(rec));
+  const std::string escaped_brackets = R"({"note": "]}\"[{", "records": [)" + record +
+                                       R"(], "deja_cassette": 1, "extra": [1, {"a": "}"}]})";
+  StatusOr<std::vector<CassetteRecord>> parsed = ParseCassette(escaped_brackets, "c.json");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ASSERT_EQ(parsed->size(), 1u);
+  EXPECT_EQ((*parsed)[0].entry.key, e.key);
+  EXPECT_EQ((*parsed)[0].entry.response.body, json::Write(*json::Parse(e.response.body)));
+
+  const std::string good = R"({"deja_cassette": 1, "records": [)" + record + "]}";
+  EXPECT_TRUE(ParseCassette(good, "c.json").ok());
+  const std::string whole_error =
+      json::Parse(R"({"deja_cassette": 1, "records": [{"key": }]})").status().message();
+  StatusOr<std::vector<CassetteRecord>> broken =
+      ParseCassette(R"({"deja_cassette": 1, "records": [{"key": }]})", "c.json");
+  EXPECT_EQ(broken.status().message(), "c.json: " + whole_error);
+  EXPECT_FALSE(ParseCassette(good + " trailing", "c.json").ok());
+  EXPECT_FALSE(ParseCassette(R"({"deja_cassette": 1, "records": {}})", "c.json").ok());
+  EXPECT_THAT(ParseCassette(R"({"records": []})", "c.json").status().message(),
+              HasSubstr("not a deja cassette"));
+  EXPECT_TRUE(ParseCassette(R"({"deja_cassette": 1, "records": []})", "c.json")->empty());
 }
 
 TEST(CassetteFormat, SecretIsFixed) {
