@@ -99,6 +99,15 @@ struct SemanticOptions {
   int hnsw_threshold = 4096;  // a partition switches from exact flat search to HNSW above this
   int save_interval_s = 300;  // the index is saved this often (and on shutdown); 0: shutdown only
   int64_t seed = 0;           // exploration randomness; 0: random
+  // Index of a partition past hnsw_threshold: "hnsw" (default) or "ivfpq" (FAISS IVF-PQ: much
+  // faster to build for very large partitions, slower to search here; docs/semantic.md).
+  std::string large_index = "hnsw";
+  // embedder = "remote": an OpenAI-compatible /v1/embeddings endpoint (OpenAI, Ollama, vLLM, TEI).
+  // When it fails, its circuit breaker opens and requests fall back to exact-only (counted).
+  std::string remote_url;
+  std::string remote_model;
+  std::string remote_api_key_env = "OPENAI_API_KEY";  // the variable holding the key, if any
+  int remote_timeout_ms = 10'000;
 };
 
 // Price per million tokens, for the "dollars saved" metric.

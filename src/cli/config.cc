@@ -112,6 +112,16 @@ const std::vector<OptionSpec>& Specs() {
       {"semantic", "save_interval_s",
        [](GatewayOptions& o) -> FieldRef { return &o.semantic.save_interval_s; }},
       {"semantic", "seed", [](GatewayOptions& o) -> FieldRef { return &o.semantic.seed; }},
+      {"semantic", "large_index",
+       [](GatewayOptions& o) -> FieldRef { return &o.semantic.large_index; }},
+      {"semantic", "remote_url",
+       [](GatewayOptions& o) -> FieldRef { return &o.semantic.remote_url; }},
+      {"semantic", "remote_model",
+       [](GatewayOptions& o) -> FieldRef { return &o.semantic.remote_model; }},
+      {"semantic", "remote_api_key_env",
+       [](GatewayOptions& o) -> FieldRef { return &o.semantic.remote_api_key_env; }},
+      {"semantic", "remote_timeout_ms",
+       [](GatewayOptions& o) -> FieldRef { return &o.semantic.remote_timeout_ms; }},
   };
   return specs;
 }

@@ -116,7 +116,9 @@ class LexicalEmbedder final : public Embedder {
   // Character 3..5-grams of "<w>", weighted so that one word's n-grams together have norm
   // kNgramWordWeight whatever its length (long words must not drown short ones).
   static void AddNgrams(std::string_view w, std::string* scratch, std::vector<Feature>* out) {
-    scratch->assign("<");
+    // clear + push_back rather than assign("<"): GCC 12 at -O3 reports a false -Wrestrict there.
+    scratch->clear();
+    scratch->push_back('<');
     scratch->append(w);
     scratch->push_back('>');
     const std::string_view s = *scratch;

@@ -117,7 +117,7 @@ void SemanticCache::RecordVerification(const CacheKey& key, float similarity, bo
 
 StatusOr<SemanticCache::Partition> SemanticCache::MakePartition(bool hnsw) const {
   IndexOptions io;
-  io.kind = hnsw ? "hnsw" : "flat";
+  io.kind = hnsw ? options_.large_index : "flat";
   io.dimensions = embedder_->dimensions();
   io.max_elements = std::max<size_t>(1024, options_.hnsw_threshold * 2);
   Partition p;

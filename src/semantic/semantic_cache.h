@@ -63,6 +63,7 @@ struct SemanticCacheOptions {
   double confidence_z = 1.96;        // Wilson bound width
   size_t max_observations = 128;     // per entry, most recent kept
   size_t hnsw_threshold = 4096;      // a partition switches from flat to HNSW above this size
+  std::string large_index = "hnsw";  // the index kind past hnsw_threshold: "hnsw" or "ivfpq"
   AdmissionOptions admission;
   uint64_t seed = 0;  // exploration randomness; 0: seeded from std::random_device
 };

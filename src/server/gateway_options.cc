@@ -22,10 +22,10 @@ namespace {
 Status ValidateSemantic(const SemanticOptions& s) {
   auto in_unit = [](double v) { return v >= 0 && v <= 1; };
   if (s.embedder != "lexical" && s.embedder != "static" && s.embedder != "words" &&
-      s.embedder != "bert") {
-    return InvalidArgumentError("semantic.embedder must be lexical, static, words or bert");
+      s.embedder != "bert" && s.embedder != "remote") {
+    return InvalidArgumentError("semantic.embedder must be lexical, static, words, bert or remote");
   }
-  if (s.embedder != "lexical" && s.enabled && s.model_dir.empty()) {
+  if (s.embedder != "lexical" && s.embedder != "remote" && s.enabled && s.model_dir.empty()) {
     return InvalidArgumentError("semantic.embedder " + s.embedder + " needs semantic.model_dir");
   }
   if (!in_unit(s.threshold) || !in_unit(s.answer_similarity) ||
@@ -45,6 +45,16 @@ Status ValidateSemantic(const SemanticOptions& s) {
   }
   if (s.hnsw_threshold < 1 || s.save_interval_s < 0) {
     return InvalidArgumentError("semantic.hnsw_threshold must be >= 1, save_interval_s >= 0");
+  }
+  if (s.large_index != "hnsw" && s.large_index != "ivfpq") {
+    return InvalidArgumentError("semantic.large_index must be hnsw or ivfpq");
+  }
+  if (s.embedder == "remote" && (s.remote_url.empty() || s.remote_model.empty())) {
+    return InvalidArgumentError(
+        "semantic.embedder = \"remote\" needs semantic.remote_url and semantic.remote_model");
+  }
+  if (s.remote_timeout_ms < 1 || s.remote_timeout_ms > 600'000) {
+    return InvalidArgumentError("semantic.remote_timeout_ms must be 1..600000");
   }
   return Status::Ok();
 }

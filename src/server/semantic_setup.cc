@@ -2,9 +2,11 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <vector>
 
 #include "semantic/semantic_index_file.h"
 #include "server/answer_compare.h"
+#include "server/upstream_embedding_transport.h"
 
 namespace deja::server {
 
@@ -13,6 +15,7 @@ semantic::SemanticCacheOptions SemanticCacheOptionsFrom(const SemanticOptions& s
   o.query_turns = s.query_turns;
   o.max_false_hit_rate = s.max_false_hit_rate;
   o.hnsw_threshold = static_cast<size_t>(s.hnsw_threshold);
+  o.large_index = s.large_index;
   o.admission.min_score = s.min_admission_score;
   o.admission.near_duplicate_similarity = s.near_duplicate_similarity;
   o.seed = static_cast<uint64_t>(s.seed);
@@ -24,6 +27,13 @@ semantic::EmbedderOptions EmbedderOptionsFrom(const SemanticOptions& s) {
   e.kind = s.embedder;
   e.model_dir = s.model_dir;
   e.dimensions = s.dimensions;
+  if (s.embedder == "remote") {
+    e.url = s.remote_url;
+    e.model = s.remote_model;
+    e.api_key_env = s.remote_api_key_env;
+    e.timeout_ms = s.remote_timeout_ms;
+    e.transport = NewUpstreamEmbeddingTransport();
+  }
   return e;
 }
 
@@ -38,6 +48,16 @@ StatusOr<std::unique_ptr<semantic::SemanticCache>> OpenSemanticCache(
     DEJA_ASSIGN_OR_RETURN(std::unique_ptr<semantic::Embedder> made,
                           semantic::MakeEmbedder(EmbedderOptionsFrom(options.semantic)));
     embedder = std::move(made);
+  }
+  if (embedder->dimensions() == 0) {
+    // A remote embedder learns its dimension from its first answer; the index needs it now.
+    std::vector<float> probe;
+    if (Status st = embedder->Embed("deja dimension probe", &probe); !st.ok()) {
+      std::fprintf(stderr,
+                   "deja: the embedder could not be reached (%s): semantic lookups fail open to "
+                   "exact-only until a restart finds it\n",
+                   st.ToString().c_str());
+    }
   }
   auto cache = std::make_unique<semantic::SemanticCache>(SemanticCacheOptionsFrom(options.semantic),
                                                          embedder);

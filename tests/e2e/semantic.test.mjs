@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
-import { GW, collectChat, startDeja, startFake } from './helpers.mjs';
+import { GW, closedPort, collectChat, startDeja, startFake } from './helpers.mjs';
 
 const PATH = '/v1/chat/completions';
 const QUESTION = 'What is the capital city of France?';
@@ -154,6 +154,40 @@ describe('semantic cache', () => {
       assert.equal(await metric(gw.url, 'deja_semantic_explorations_total'), verified);
     } finally {
       await gw.stop();
+    }
+  });
+
+  test('a remote embedder is used, and when it is down requests fail open to exact-only', GW, async () => {
+    const down = await closedPort();
+    const remote = (url) => ['--semantic', '--set', 'semantic.embedder=remote', '--set', `semantic.remote_url=${url}`,
+      '--set', 'semantic.remote_model=fake-embed', '--set', 'semantic.max_false_hit_rate=1'];
+    // deja sends the key named by semantic.remote_api_key_env (the fake insists on one).
+    const savedKey = process.env.OPENAI_API_KEY;
+    process.env.OPENAI_API_KEY = 'sk-embeddings';
+    const gw = await startDeja({ upstream: fake.url, args: remote(fake.url) }).finally(() => {
+      if (savedKey === undefined) delete process.env.OPENAI_API_KEY;
+      else process.env.OPENAI_API_KEY = savedKey;
+    });
+    try {
+      const c = new OpenAI({ apiKey: 'sk-semantic-r', baseURL: `${gw.url}/v1`, maxRetries: 0 });
+      const before = await fake.count('/v1/embeddings');
+      await ask(c, 'Which river flows through Vienna?');
+      await indexed(gw.url, 1);
+      assert.ok((await fake.count('/v1/embeddings')) > before, 'deja asked the remote endpoint for embeddings');
+    } finally {
+      await gw.stop();
+    }
+    const broken = await startDeja({ upstream: fake.url, args: [...remote(`http://127.0.0.1:${down}`),
+      '--set', 'semantic.remote_timeout_ms=2000'] });
+    try {
+      const c = new OpenAI({ apiKey: 'sk-semantic-r', baseURL: `${broken.url}/v1`, maxRetries: 0 });
+      const first = await ask(c, 'Which river flows through Budapest?');
+      assert.equal(first.response.status, 200);
+      const again = await ask(c, 'Which river flows through Budapest?');
+      assert.equal(again.response.headers.get('x-deja-cache'), 'hit');  // the exact tier still works
+      assert.ok((await metric(broken.url, 'deja_errors_total{kind="embedder"}')) >= 1);
+    } finally {
+      await broken.stop();
     }
   });
 });
