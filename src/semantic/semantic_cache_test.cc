@@ -84,26 +84,30 @@ TEST_F(SemanticCacheTest, GuardResultComesWithTheCandidate) {
   EXPECT_NE((*hits)[0].guard_reason.find("differ"), std::string::npos);
 }
 
-TEST_F(SemanticCacheTest, PartitionSwitchesToHnswPastTheThresholdAndStillFinds) {
-  SemanticCacheOptions o = Options();
-  o.hnsw_threshold = 8;
-  o.admission.near_duplicate_similarity = 1.01;
-  SemanticCache cache(o, Embedder());
-  ContextScope scope;
-  for (int i = 0; i < 20; ++i) {
-    auto q = cache.Prepare(Route::kChatCompletions,
-                           Chat("question number " + std::to_string(i) + " about topic " +
-                                std::string(1, static_cast<char>('a' + i))),
-                           scope);
-    ASSERT_TRUE(cache.Admit(*q, Key(static_cast<uint8_t>(i + 1)), "answer", 100).admit);
+TEST_F(SemanticCacheTest, PartitionSwitchesToTheLargeIndexPastTheThresholdAndStillFinds) {
+  for (const char* kind : {"hnsw", "ivfpq"}) {
+    SCOPED_TRACE(kind);
+    SemanticCacheOptions o = Options();
+    o.hnsw_threshold = 8;
+    o.large_index = kind;
+    o.admission.near_duplicate_similarity = 1.01;
+    SemanticCache cache(o, Embedder());
+    ContextScope scope;
+    for (int i = 0; i < 20; ++i) {
+      auto q = cache.Prepare(Route::kChatCompletions,
+                             Chat("question number " + std::to_string(i) + " about topic " +
+                                  std::string(1, static_cast<char>('a' + i))),
+                             scope);
+      ASSERT_TRUE(cache.Admit(*q, Key(static_cast<uint8_t>(i + 1)), "answer", 100).admit);
+    }
+    EXPECT_EQ(cache.size(), 20u);
+    EXPECT_EQ(cache.partitions(), 1u);
+    auto q = cache.Prepare(Route::kChatCompletions, Chat("question number 7 about topic h"), scope);
+    auto hits = cache.Candidates(*q, 0.99);
+    ASSERT_TRUE(hits.ok());
+    ASSERT_FALSE(hits->empty());
+    EXPECT_EQ((*hits)[0].key, Key(8));
   }
-  EXPECT_EQ(cache.size(), 20u);
-  EXPECT_EQ(cache.partitions(), 1u);
-  auto q = cache.Prepare(Route::kChatCompletions, Chat("question number 7 about topic h"), scope);
-  auto hits = cache.Candidates(*q, 0.99);
-  ASSERT_TRUE(hits.ok());
-  ASSERT_FALSE(hits->empty());
-  EXPECT_EQ((*hits)[0].key, Key(8));
 }
 
 TEST_F(SemanticCacheTest, SaveLoadRoundTripAndCorruptionIsDataLoss) {
