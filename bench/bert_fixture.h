@@ -65,7 +65,8 @@ inline bool WriteMiniLmShapedModel(const std::string& dir, const std::string& to
     std::string dims;
     for (size_t d : shape) {
       n *= d;
-      dims += (dims.empty() ? "" : ",") + std::to_string(d);
+      if (!dims.empty()) dims += ',';
+      dims += std::to_string(d);
     }
     header += (header.size() > 1 ? "," : "") +
               ("\"" + name + "\":{\"dtype\":\"F32\",\"shape\":[" + dims + "],\"data_offsets\":[" +

@@ -13,7 +13,11 @@ int main(int argc, char** argv) {
   deja::cli::RegisterServeCommand(app, &run);
   deja::cli::RegisterConfigCommand(app, &run);
   deja::cli::RegisterEmbedCommand(app, &run);
+  deja::cli::RegisterModelsCommand(app, &run);
+  deja::cli::RegisterAnalyzeCommand(app, &run);
   deja::cli::RegisterCassetteCommand(app, &run);
+  deja::cli::RegisterReplayCommand(app, &run);
+  deja::cli::RegisterEvalCommand(app, &run);
   CLI11_PARSE(app, argc, argv);
   if (!run) {
     std::fputs(app.help().c_str(), stderr);
