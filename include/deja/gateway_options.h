@@ -82,7 +82,7 @@ struct SemanticOptions {
   int dimensions = 256;  // lexical only
   // Cosine similarity a cached question must reach (per request: X-Deja-Similarity). Per embedder:
   // lexical scores rewordings that keep the content words 0.7-0.95.
-  double threshold = 0.8;
+  double threshold = 0.85;
   int query_turns = 1;  // user turns compared by meaning (the rest of the context must agree)
   // vCache: the largest acceptable false-hit rate; entries are verified upstream until evidence
   // shows their answers hold at the similarity asked. 1 turns verification off.

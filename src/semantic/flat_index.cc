@@ -62,6 +62,17 @@ Status CheckVector(std::span<const float> vec, int dims, const char* what) {
   return Status::Ok();
 }
 
+Status CheckBatch(std::span<const uint64_t> ids, std::span<const float> vecs, int dims) {
+  const size_t n = static_cast<size_t>(dims);
+  if (vecs.size() != ids.size() * n) {
+    return InvalidArgumentError("AddBatch: vecs must hold ids.size() * dimensions floats");
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    DEJA_RETURN_IF_ERROR(CheckVector(vecs.subspan(i * n, n), dims, "vector"));
+  }
+  return Status::Ok();
+}
+
 void SortHits(std::vector<VectorIndex::Hit>& hits) { std::sort(hits.begin(), hits.end(), Better); }
 
 }  // namespace vindex

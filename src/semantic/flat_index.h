@@ -90,6 +90,8 @@ class FlatIndex final : public VectorIndex {
 namespace vindex {
 // Checks a vector's length and that every value is finite (NaN would poison every comparison).
 Status CheckVector(std::span<const float> vec, int dims, const char* what);
+// Checks an AddBatch argument: ids.size() vectors of `dims` floats, each as CheckVector wants.
+Status CheckBatch(std::span<const uint64_t> ids, std::span<const float> vecs, int dims);
 // Sorts hits best first (ties by id, so results are deterministic).
 void SortHits(std::vector<VectorIndex::Hit>& hits);
 }  // namespace vindex

@@ -212,13 +212,8 @@ Status IvfPqIndex::Add(uint64_t id, std::span<const float> vec) {
 
 Status IvfPqIndex::AddBatch(std::span<const uint64_t> ids, std::span<const float> vecs,
                             int threads) {
+  DEJA_RETURN_IF_ERROR(vindex::CheckBatch(ids, vecs, impl_->dims));
   const size_t dims = static_cast<size_t>(impl_->dims);
-  if (vecs.size() != ids.size() * dims) {
-    return InvalidArgumentError("AddBatch: vecs must hold ids.size() * dimensions floats");
-  }
-  for (size_t i = 0; i < ids.size(); ++i) {
-    DEJA_RETURN_IF_ERROR(vindex::CheckVector(vecs.subspan(i * dims, dims), impl_->dims, "vector"));
-  }
   Impl& s = *impl_;
   std::unique_lock lock(s.mu);
   if (!s.ivf) {
