@@ -1,4 +1,5 @@
 // `deja serve`: runs the caching gateway until SIGTERM or SIGINT.
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -36,6 +37,16 @@ struct ServeFlags {
 int Fail(const std::string& message) {
   std::fprintf(stderr, "deja serve: %s\n", message.c_str());
   return 1;
+}
+
+pthread_t g_signal_thread;
+
+// Threads started before main() (OpenBLAS's and OpenMP's pools, created by library constructors)
+// do not block SIGTERM/SIGINT, so the kernel may deliver the signal to one of them, whose default
+// action would kill the process mid-request. This handler runs only on such threads (every thread
+// deja starts blocks the signals) and hands the signal to the thread waiting for it in sigwait.
+extern "C" void ForwardSignalToWaiter(int signal_number) {
+  pthread_kill(g_signal_thread, signal_number);
 }
 
 }  // namespace
@@ -88,6 +99,12 @@ int RunServe(const ServeFlags& flags) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  g_signal_thread = pthread_self();
+  struct sigaction forward = {};
+  forward.sa_handler = ForwardSignalToWaiter;
+  sigemptyset(&forward.sa_mask);
+  sigaction(SIGTERM, &forward, nullptr);
+  sigaction(SIGINT, &forward, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 #ifdef DEJA_HAVE_TCMALLOC
   // Each of the many worker threads would otherwise keep its own free-list cache (32 MiB in all by
