@@ -44,8 +44,15 @@ class WeightReader {
     if (t == nullptr) return DataLossError(file_ + ": no tensor " + prefix_ + name);
     if (!std::equal(t->shape.begin(), t->shape.end(), shape.begin(), shape.end())) {
       std::string want, got;
-      for (size_t d : shape) want += (want.empty() ? "" : "x") + std::to_string(d);
-      for (size_t d : t->shape) got += (got.empty() ? "" : "x") + std::to_string(d);
+      // Appended piece by piece: GCC 12 at -O3 reports a false -Wrestrict on `"x" + string`.
+      for (size_t d : shape) {
+        if (!want.empty()) want += 'x';
+        want += std::to_string(d);
+      }
+      for (size_t d : t->shape) {
+        if (!got.empty()) got += 'x';
+        got += std::to_string(d);
+      }
       return DataLossError(file_ + ": " + prefix_ + name + " has shape [" + got + "], expected [" +
                            want + "]");
     }

@@ -43,15 +43,33 @@ bool SplitAuthority(std::string_view a, std::string* host, std::string_view* por
 
 }  // namespace
 
+// The host as it appears in a URL or Host header: IPv6 literals in brackets. Appended piece by
+// piece: GCC 12 at -O3 reports a false -Wrestrict on `"[" + host + "]"`.
+static std::string BracketedHost(const std::string& host) {
+  if (host.find(':') == std::string::npos) return host;
+  std::string h;
+  h.reserve(host.size() + 2);
+  h += '[';
+  h += host;
+  h += ']';
+  return h;
+}
+
 std::string BaseUrl::HostHeader() const {
-  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  if (!default_port) h += ":" + std::to_string(port);
+  std::string h = BracketedHost(host);
+  if (!default_port) {
+    h += ':';
+    h += std::to_string(port);
+  }
   return h;
 }
 
 std::string BaseUrl::Origin() const {
-  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  return (tls ? "https://" : "http://") + h + ":" + std::to_string(port);
+  std::string out = tls ? "https://" : "http://";
+  out += BracketedHost(host);
+  out += ':';
+  out += std::to_string(port);
+  return out;
 }
 
 StatusOr<BaseUrl> ParseBaseUrl(std::string_view url) {
