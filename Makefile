@@ -22,9 +22,7 @@ build: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 unit-tests: build
-	# A failed test gets one re-run (a flake seen once under load is noted in the issue tracker); a
-	# test that fails twice fails the build.
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600 --repeat until-pass:2
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
 format-check:
 	@files=$$(git ls-files '*.h' '*.cc' 2>/dev/null || find include src bench fuzz tests -name '*.h' -o -name '*.cc'); \

@@ -70,15 +70,8 @@ int RunReplay(const ReplayFlags& f) {
     StatusOr<std::unique_ptr<semantic::Embedder>> made = semantic::MakeEmbedder(eo);
     if (!made.ok()) return Fail("embedder: " + made.status().ToString());
     embedder = std::move(*made);
-    options.similarity = [embedder](std::string_view a, std::string_view b) -> StatusOr<double> {
-      std::vector<float> va, vb;
-      DEJA_RETURN_IF_ERROR(embedder->Embed(a, &va));
-      DEJA_RETURN_IF_ERROR(embedder->Embed(b, &vb));
-      double dot = 0;
-      for (size_t i = 0; i < va.size() && i < vb.size(); ++i) {
-        dot += static_cast<double>(va[i]) * vb[i];
-      }
-      return std::clamp(dot, -1.0, 1.0);  // vectors are L2-normalized: cosine
+    options.similarity = [embedder](std::string_view a, std::string_view b) {
+      return semantic::TextSimilarity(*embedder, a, b);
     };
   }
 

@@ -1,5 +1,6 @@
 #include "semantic/embedder.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include "core/blake3.h"
 #include "semantic/bert_embedder.h"
 #include "semantic/circuit_breaker.h"
+#include "semantic/distance.h"
 #include "semantic/embedding_transport.h"
 #include "semantic/lexical_embedder.h"
 #include "semantic/remote_embedder.h"
@@ -225,6 +227,15 @@ void L2Normalize(std::vector<float>* v) {
   if (sum <= 0) return;
   const float inv = static_cast<float>(1.0 / std::sqrt(sum));
   for (float& x : *v) x *= inv;
+}
+
+StatusOr<double> TextSimilarity(const Embedder& embedder, std::string_view a, std::string_view b) {
+  std::vector<float> va, vb;
+  DEJA_RETURN_IF_ERROR(embedder.Embed(a, &va));
+  DEJA_RETURN_IF_ERROR(embedder.Embed(b, &vb));
+  if (va.size() != vb.size()) return InternalError("embeddings of different dimensions");
+  return std::clamp(static_cast<double>(vindex::DotProduct(va.data(), vb.data(), va.size())), -1.0,
+                    1.0);
 }
 
 }  // namespace deja::semantic

@@ -100,4 +100,8 @@ std::unique_ptr<Embedder> WrapWithMemo(std::unique_ptr<Embedder> inner, size_t e
 // Scales `v` to unit L2 norm (leaves an all-zero vector as it is).
 void L2Normalize(std::vector<float>* v);
 
+// Cosine similarity of two texts under `embedder` (embeddings are unit vectors: their dot product),
+// in [-1, 1]. Errors: whatever Embed returns.
+StatusOr<double> TextSimilarity(const Embedder& embedder, std::string_view a, std::string_view b);
+
 }  // namespace deja::semantic

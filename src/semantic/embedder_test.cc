@@ -115,5 +115,18 @@ TEST(L2NormalizeTest, ScalesToUnitAndLeavesZero) {
   EXPECT_THAT(z, testing::ElementsAre(0.0f, 0.0f));
 }
 
+TEST(TextSimilarityTest, IsTheCosineOfTheEmbeddingsAndPassesErrorsOn) {
+  StatusOr<std::unique_ptr<Embedder>> e = MakeEmbedder(EmbedderOptions{});
+  ASSERT_TRUE(e.ok());
+  StatusOr<double> same = TextSimilarity(**e, "sort a list in python", "sort a list in python");
+  ASSERT_TRUE(same.ok());
+  EXPECT_NEAR(*same, 1.0, 1e-6);
+  StatusOr<double> other = TextSimilarity(**e, "sort a list in python", "weather in Paris today");
+  ASSERT_TRUE(other.ok());
+  EXPECT_LT(*other, 0.5);
+  CountingEmbedder failing;
+  EXPECT_EQ(TextSimilarity(failing, "ok", "fail").status().code(), StatusCode::kInternal);
+}
+
 }  // namespace
 }  // namespace deja::semantic

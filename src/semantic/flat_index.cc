@@ -113,13 +113,8 @@ Status FlatIndex::Add(uint64_t id, std::span<const float> vec) {
 
 Status FlatIndex::AddBatch(std::span<const uint64_t> ids, std::span<const float> vecs,
                            int /*threads*/) {
+  DEJA_RETURN_IF_ERROR(vindex::CheckBatch(ids, vecs, dims_));
   const size_t dims = static_cast<size_t>(dims_);
-  if (vecs.size() != ids.size() * dims) {
-    return InvalidArgumentError("AddBatch: vecs must hold ids.size() * dimensions floats");
-  }
-  for (size_t i = 0; i < ids.size(); ++i) {
-    DEJA_RETURN_IF_ERROR(vindex::CheckVector(vecs.subspan(i * dims, dims), dims_, "vector"));
-  }
   std::unique_lock lock(mu_);
   const size_t want = ids_.size() + ids.size();
   ids_.reserve(want);

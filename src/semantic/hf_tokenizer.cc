@@ -1,15 +1,14 @@
 #include "semantic/hf_tokenizer.h"
 
 #include <algorithm>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <unordered_map>
 #include <utility>
 #include <variant>
 
 #include "core/json.h"
 #include "semantic/bert_text.h"
+#include "semantic/model_dir.h"
 #include "semantic/text.h"
 #include "semantic/tokenizer_models.h"
 
@@ -417,11 +416,8 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJsonValue(const json::Value&
 }
 
 StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFoundError(path + ": cannot open");
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  StatusOr<std::unique_ptr<Tokenizer>> tok = FromJson(buf.str());
+  DEJA_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path));
+  StatusOr<std::unique_ptr<Tokenizer>> tok = FromJson(text);
   if (!tok.ok()) return Status(tok.status().code(), path + ": " + tok.status().message());
   return tok;
 }

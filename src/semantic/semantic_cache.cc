@@ -206,7 +206,7 @@ void SemanticCache::Adopt(const CacheKey& key, const PreparedQuery& q) {
   std::unique_lock lock(mu_);
   auto it = entries_.find(IdOf(key));
   if (it == entries_.end() || !(it->second.key == key) || !it->second.orphan) return;
-  EntryState e = it->second;
+  EntryState e = std::move(it->second);  // InsertLocked replaces the moved-from original
   e.orphan = false;
   e.partition = q.split.context_signature;
   (void)InsertLocked(std::move(e));

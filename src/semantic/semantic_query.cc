@@ -133,9 +133,6 @@ StatusOr<SemanticQuery> SplitSemanticQuery(Route route, const json::Value& reque
   std::vector<std::string> turns;  // newest first
   switch (route) {
     case Route::kChatCompletions:
-      DEJA_RETURN_IF_ERROR(
-          SplitTurns(body.Find("messages"), "messages", "text", false, max_turns, &turns));
-      break;
     case Route::kAnthropicMessages:
       DEJA_RETURN_IF_ERROR(
           SplitTurns(body.Find("messages"), "messages", "text", false, max_turns, &turns));

@@ -1,17 +1,14 @@
 #include "semantic/static_embedder.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <type_traits>
 #include <utility>
 
 #include "core/json.h"
 #include "semantic/hf_tokenizer.h"
+#include "semantic/model_dir.h"
 #include "semantic/safetensors.h"
 #include "semantic/text.h"
 
@@ -20,11 +17,6 @@ namespace {
 
 // model2vec's default max_length for encode().
 constexpr size_t kMaxTokens = 512;
-
-bool FileExists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
 
 class StaticEmbedder final : public Embedder {
  public:
@@ -145,14 +137,8 @@ Status StaticEmbedder::Init(const std::string& dir) {
   for (const char* name : {"/config.json", "/config_sentence_transformers.json"}) {
     const std::string path = dir + name;
     if (!FileExists(path)) continue;
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream buf;
-    buf << in.rdbuf();
-    StatusOr<json::Value> cfg = json::Parse(buf.str());
-    if (!cfg.ok() || !cfg->is_object()) {
-      return DataLossError(path + ": not a JSON object" +
-                           (cfg.ok() ? std::string() : ": " + cfg.status().message()));
-    }
+    DEJA_ASSIGN_OR_RETURN(json::Value cfg, ReadJsonFile(path));
+    if (!cfg.is_object()) return DataLossError(path + ": not a JSON object");
     break;
   }
 

@@ -159,7 +159,7 @@ void Gateway::HandleCached(std::shared_ptr<Call> call) {
 
   // Policy: is this request cacheable at all? In test modes every request on a cacheable route
   // takes part: a test suite's recording must not depend on cache tuning.
-  const bool test_mode = mode_ != GatewayMode::kLive && mode_ != GatewayMode::kShadow;
+  const bool test_mode = this->test_mode();
   if (mode_ == GatewayMode::kReplay && (c.controls.off || c.controls.no_cache)) {
     Reject(c, 400,
            std::string("deja replay: ") +
@@ -214,6 +214,7 @@ void Gateway::HandleCached(std::shared_ptr<Call> call) {
           : ScopeForCredential(deps_.secret, CredentialFromHeaders(c.http.Header("authorization"),
                                                                    c.http.Header("x-api-key")));
   c.key = ComputeKey(scope, c.controls.name_space, c.route, c.normalized);
+  c.key_hex = c.key.Hex();
   c.keyed = true;
   c.scope = scope;
 
@@ -239,7 +240,7 @@ void Gateway::HandleCached(std::shared_ptr<Call> call) {
       }
       if (mode_ == GatewayMode::kReplay) {
         Reject(c, 500,
-               "deja replay: the recording " + c.key.Hex() +
+               "deja replay: the recording " + c.key_hex +
                    " cannot be served in the form this request asks for (stream or not)",
                "recording_unusable");
         return;
@@ -267,8 +268,7 @@ void Gateway::HandleCached(std::shared_ptr<Call> call) {
 
 bool Gateway::FreshEnough(const Call& c, const EntryMeta& meta) const {
   // A recording is as good as the day it was made: test modes ignore max-age.
-  const bool test_mode = mode_ != GatewayMode::kLive && mode_ != GatewayMode::kShadow;
-  return test_mode || c.controls.max_age_s < 0 ||
+  return test_mode() || c.controls.max_age_s < 0 ||
          clock_->NowMillis() - meta.created_at_ms <= c.controls.max_age_s * 1000;
 }
 
@@ -296,15 +296,7 @@ void Gateway::Finish(Call& c, int status, Outcome outcome) {
             : outcome == Outcome::kProxied ? std::string_view("proxied")
             : outcome == Outcome::kHit     ? std::string_view("hit")
                                            : c.cache_header;
-  if (c.keyed) {
-    // The first 8 key bytes as 16 hex digits, without formatting the whole key again.
-    static constexpr char kHex[] = "0123456789abcdef";
-    r.key_prefix.resize(16);
-    for (size_t i = 0; i < 8; ++i) {
-      r.key_prefix[2 * i] = kHex[c.key.bytes[i] >> 4];
-      r.key_prefix[2 * i + 1] = kHex[c.key.bytes[i] & 15];
-    }
-  }
+  if (c.keyed) r.key_prefix = std::string_view(c.key_hex).substr(0, 16);
   r.latency_us = latency;
   r.upstream_us = c.upstream_us;
   access_log_.Emit(r);

@@ -97,6 +97,8 @@ class Gateway : public HttpHandler {
 
   Metrics& metrics() { return metrics_; }
   GatewayMode mode() const { return mode_; }
+  // record, replay or record-missing: every request on a cached route takes part, max-age ignored.
+  bool test_mode() const { return mode_ != GatewayMode::kLive && mode_ != GatewayMode::kShadow; }
   // Shadow mode's report (shadow_report.h); null when the mode is not shadow.
   const ShadowReport* shadow_report() const { return shadow_.get(); }
   // The semantic tier in use (null when off) and its counters.

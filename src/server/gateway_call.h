@@ -27,6 +27,7 @@ struct Gateway::Call {
   RequestControls controls;
   NormalizedRequest normalized;
   CacheKey key;
+  std::string key_hex;                     // key.Hex(), formatted once for headers and the log
   bool keyed = false;                      // `key` is valid and the answer may be stored
   std::string_view cache_header = "miss";  // X-Deja-Cache on a forwarded answer
   Outcome outcome = Outcome::kMiss;

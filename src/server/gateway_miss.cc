@@ -129,7 +129,7 @@ bool Gateway::Follow(Call& c, Flight& flight) {
         // Age 0, as ServeStored gives followers: the answer is fresh from upstream.
         Headers headers = {{"Content-Type", "text/event-stream; charset=utf-8"},
                            {"X-Deja-Cache", "hit"},
-                           {"X-Deja-Key", c.key.Hex()},
+                           {"X-Deja-Key", c.key_hex},
                            {"Age", "0"}};
         started = c.writer->StartStream(200, std::move(headers));
         // Once the leader streams, it is alive: wait as long as an upstream read may take.
@@ -195,7 +195,7 @@ std::optional<CachedResponse> Gateway::Forward(Call& c, Flight* flight) {
       if (!IsResponseHopHeader(name)) response_headers.emplace_back(name, value);
     }
     response_headers.emplace_back("X-Deja-Cache", std::string(c.cache_header));
-    if (c.keyed) response_headers.emplace_back("X-Deja-Key", c.key.Hex());
+    if (c.keyed) response_headers.emplace_back("X-Deja-Key", c.key_hex);
     if (is_stream) {
       started = c.writer->StartStream(status, response_headers);
       client_gone = !started;
@@ -326,7 +326,7 @@ void Gateway::StoreAnswer(Call& c, const CachedResponse& response) {
   Status put = PutEntry(c, e);
   if (!put.ok()) {
     metrics_.CountError(ErrorKind::kStore);
-    std::fprintf(stderr, "deja: could not store %s: %s\n", c.key.Hex().c_str(),
+    std::fprintf(stderr, "deja: could not store %s: %s\n", c.key_hex.c_str(),
                  put.ToString().c_str());
     return;
   }

@@ -51,7 +51,7 @@ void Gateway::RejectNotRecorded(Call& c) {
   }
   Headers headers = {{"Content-Type", "application/json"},
                      {"X-Deja-Cache", "not-recorded"},
-                     {"X-Deja-Key", c.key.Hex()}};
+                     {"X-Deja-Key", c.key_hex}};
   c.writer->Send(404, std::move(headers), std::move(body));
   c.cache_header = "not-recorded";
   Finish(c, 404, Outcome::kRejected);

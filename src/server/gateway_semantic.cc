@@ -47,12 +47,6 @@ std::optional<CachedResponse> FillTemplate(Route route, const CachedResponse& ca
   return out;
 }
 
-double Cosine(const std::vector<float>& a, const std::vector<float>& b) {
-  double dot = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) dot += double{a[i]} * double{b[i]};
-  return dot;
-}
-
 }  // namespace
 
 SemanticGauges Gateway::semantic_gauges() const {
@@ -172,10 +166,9 @@ void Gateway::VerifySemantic(Call& c, const CachedResponse* fresh) {
         if (mode == "exact" || *a == *b) {
           correct = *a == *b;
         } else {
-          std::vector<float> ea, eb;
-          const semantic::Embedder& e = semantic_->embedder();
-          if (e.Embed(*a, &ea).ok() && e.Embed(*b, &eb).ok()) {
-            correct = Cosine(ea, eb) >= options_.semantic.answer_similarity;
+          StatusOr<double> similarity = semantic::TextSimilarity(semantic_->embedder(), *a, *b);
+          if (similarity.ok()) {
+            correct = *similarity >= options_.semantic.answer_similarity;
           } else {
             metrics_.CountError(ErrorKind::kEmbedder);
           }

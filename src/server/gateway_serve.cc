@@ -49,7 +49,7 @@ bool Gateway::ServeStored(Call& c, CachedResponse response, const EntryMeta* met
   headers.reserve(4 + extra_headers.size());
   headers.emplace_back("Content-Type", std::string(content_type));
   headers.emplace_back("X-Deja-Cache", std::string(outcome_header));
-  headers.emplace_back("X-Deja-Key", c.key.Hex());
+  headers.emplace_back("X-Deja-Key", c.key_hex);
   // A follower of a single flight (no meta) gets the answer fresh from upstream: age 0.
   const int64_t age_s = meta != nullptr ? (clock_->NowMillis() - meta->created_at_ms) / 1000 : 0;
   headers.emplace_back("Age", std::to_string(age_s < 0 ? 0 : age_s));

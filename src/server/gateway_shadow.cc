@@ -31,7 +31,7 @@ void Gateway::RecordShadow(const Call& c, const CachedResponse* fresh) {
       // A would-be false hit is what the operator most needs to look at: name the entry.
       std::fprintf(stderr,
                    "deja shadow: would-be false hit on %s (%s): the stored answer differs\n",
-                   c.key.Hex().c_str(), o.model.c_str());
+                   c.key_hex.c_str(), o.model.c_str());
     }
   }
   shadow_->Record(o);

@@ -128,7 +128,7 @@ TEST_F(GatewayShadowTest, ReportIsNotFoundOutsideShadowMode) {
   EXPECT_THAT(r.body, HasSubstr("--mode shadow"));
 }
 
-TEST(ShadowReportTest, WritesTheReportAtomically) {
+TEST(ShadowReportTest, WritesTheReportAndReplacesTheLastOne) {
   ShadowReport report({});
   ShadowObservation o;
   o.model = "m";
@@ -146,6 +146,14 @@ TEST(ShadowReportTest, WritesTheReportAtomically) {
   EXPECT_EQ(v->Find("would_be_hits")->Find("exact")->as_number(), 1);
   EXPECT_EQ(v->Find("savings")->Find("output_tokens")->as_number(), 3);
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  report.Record(o);
+  ASSERT_TRUE(WriteShadowReport(report, path).ok());  // the periodic write replaces the file
+  std::ifstream again(path);
+  std::ostringstream text2;
+  text2 << again.rdbuf();
+  StatusOr<json::Value> v2 = json::Parse(text2.str());
+  ASSERT_TRUE(v2.ok()) << text2.str();
+  EXPECT_EQ(v2->Find("would_be_hits")->Find("exact")->as_number(), 2);
   EXPECT_FALSE(WriteShadowReport(report, "/nonexistent-dir/x.json").ok());
 }
 

@@ -1,10 +1,6 @@
 #include "server/shadow_report.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
+#include "server/cassette_format.h"
 
 namespace deja::server {
 namespace {
@@ -123,29 +119,7 @@ Status WriteShadowReport(const ShadowReport& report, const std::string& path) {
   std::string text;
   json::AppendPretty(report.ToJson(), 0, &text);
   text += '\n';
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return InternalError("cannot create " + tmp + ": " + std::strerror(errno));
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return InternalError("cannot write " + tmp + ": " + std::strerror(err));
-    }
-    done += static_cast<size_t>(n);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return InternalError("cannot replace " + path + ": " + std::strerror(err));
-  }
-  return Status::Ok();
+  return WriteFileAtomically(path, text);
 }
 
 }  // namespace deja::server

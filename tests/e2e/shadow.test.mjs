@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
-import { DEJA_BIN, GW, collectChat, startDeja, startFake } from './helpers.mjs';
+import { DEJA_BIN, DIRECT, GW, collectChat, startDeja, startFake } from './helpers.mjs';
 
 const PATH = '/v1/chat/completions';
 
-describe('shadow mode', () => {
+describe('shadow mode', { skip: DIRECT && 'needs the deja gateway (DIRECT=1)' }, () => {
   let fake;
   let deja;
   let client;
@@ -68,7 +68,7 @@ describe('shadow mode', () => {
   });
 });
 
-describe('deja analyze', () => {
+describe('deja analyze', { skip: DIRECT && 'needs the deja binary (DIRECT=1)' }, () => {
   let dir;
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'deja-e2e-analyze-'));
@@ -94,7 +94,7 @@ describe('deja analyze', () => {
     ];
     const trace = join(dir, 'trace.jsonl');
     await writeFile(trace, lines.map((l) => JSON.stringify(l)).join('\n') + '\nnot json\n');
-    const out = spawnSync(DEJA_BIN, ['analyze', trace, '--set', 'cache.default_ttl_s=0'], { encoding: 'utf8' });
+    const out = spawnSync(DEJA_BIN, ['analyze', trace, '--set', 'cache.default_ttl_s=0'], { encoding: 'utf8', timeout: 20_000 });
     assert.equal(out.status, 0, out.stderr);
     const report = JSON.parse(out.stdout);
     assert.equal(report.requests, 5);
@@ -108,7 +108,7 @@ describe('deja analyze', () => {
     assert.equal(report.skipped_lines, 1);
     assert.match(out.stderr, /trace\.jsonl:6: /);
 
-    const strict = spawnSync(DEJA_BIN, ['analyze', '--strict', trace], { encoding: 'utf8' });
+    const strict = spawnSync(DEJA_BIN, ['analyze', '--strict', trace], { encoding: 'utf8', timeout: 20_000 });
     assert.equal(strict.status, 1);
   });
 });
