@@ -3,8 +3,11 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -202,20 +205,37 @@ int RunServe(const ServeFlags& flags) {
       std::fprintf(stderr, "deja: writing the shadow report failed: %s\n", st.ToString().c_str());
     }
   };
-  int signal_number = 0;
-  int interval_s = 0;
-  if (gw.shadow_report() != nullptr) interval_s = options->server.shadow_report_interval_s;
-  if (semantic_cache && options->semantic.save_interval_s > 0 &&
-      (interval_s == 0 || options->semantic.save_interval_s < interval_s)) {
-    interval_s = options->semantic.save_interval_s;
+  // Periodic work, each on its own interval, between signals.
+  struct PeriodicTask {
+    std::chrono::seconds interval;
+    std::function<void()> run;
+    std::chrono::steady_clock::time_point due;
+  };
+  std::vector<PeriodicTask> tasks;
+  const auto start = std::chrono::steady_clock::now();
+  if (gw.shadow_report() != nullptr) {
+    const std::chrono::seconds every(options->server.shadow_report_interval_s);
+    tasks.push_back({every, write_report, start + every});
   }
-  if (interval_s == 0) {
-    sigwait(&signals, &signal_number);
-  } else {
-    const timespec interval{interval_s, 0};
-    while ((signal_number = sigtimedwait(&signals, nullptr, &interval)) < 0) {
-      write_report();
-      save_semantic();
+  if (semantic_cache && options->semantic.save_interval_s > 0) {
+    const std::chrono::seconds every(options->semantic.save_interval_s);
+    tasks.push_back({every, save_semantic, start + every});
+  }
+  int signal_number = 0;
+  if (tasks.empty()) sigwait(&signals, &signal_number);
+  while (!tasks.empty()) {
+    auto due = tasks.front().due;
+    for (const PeriodicTask& t : tasks) due = std::min(due, t.due);
+    const auto wait = std::max<std::chrono::nanoseconds>(std::chrono::nanoseconds(0),
+                                                         due - std::chrono::steady_clock::now());
+    const timespec timeout{static_cast<time_t>(wait.count() / 1'000'000'000),
+                           static_cast<long>(wait.count() % 1'000'000'000)};
+    if ((signal_number = sigtimedwait(&signals, nullptr, &timeout)) > 0) break;
+    const auto now = std::chrono::steady_clock::now();
+    for (PeriodicTask& t : tasks) {
+      if (now < t.due) continue;
+      t.run();
+      t.due = now + t.interval;
     }
   }
   std::fprintf(stderr, "deja: %s received, draining\n",

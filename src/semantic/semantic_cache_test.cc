@@ -84,7 +84,10 @@ TEST_F(SemanticCacheTest, GuardResultComesWithTheCandidate) {
   EXPECT_NE((*hits)[0].guard_reason.find("differ"), std::string::npos);
 }
 
-TEST_F(SemanticCacheTest, PartitionSwitchesToTheLargeIndexPastTheThresholdAndStillFinds) {
+// With "ivfpq" the large index stays in its exact phase here (20 entries are far below its training
+// size), so this checks the partition is rebuilt into either kind and still finds; IVF-PQ search
+// itself is tested in ivfpq_index_test.cc.
+TEST_F(SemanticCacheTest, PartitionRebuiltAsEitherLargeIndexKindStillFinds) {
   for (const char* kind : {"hnsw", "ivfpq"}) {
     SCOPED_TRACE(kind);
     SemanticCacheOptions o = Options();

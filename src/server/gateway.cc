@@ -221,19 +221,16 @@ void Gateway::HandleCached(std::shared_ptr<Call> call) {
   if (c.controls.no_cache || mode_ == GatewayMode::kRecord) {
     c.cache_header = "refresh";
     c.outcome = Outcome::kRefresh;
-  } else if (mode_ == GatewayMode::kShadow) {
-    // Would live mode have answered this from the cache? Either way the provider answers it.
-    StatusOr<Entry> entry = deps_.store->Get(c.key);
-    if (entry.ok() && FreshEnough(c, entry->meta)) {
-      c.shadow_tier = ShadowTier::kExact;
-      c.shadow_stored = std::move(entry->response);
-    } else if (!entry.ok() && entry.status().code() != StatusCode::kNotFound) {
-      metrics_.CountError(ErrorKind::kStore);
-    }
-    c.cache_header = c.shadow_tier == ShadowTier::kNone ? "shadow-miss" : "shadow-hit";
   } else {
     StatusOr<Entry> entry = deps_.store->Get(c.key);
-    if (entry.ok()) {
+    if (mode_ == GatewayMode::kShadow) {
+      // Would live mode have answered this from the cache? Either way the provider answers it.
+      if (entry.ok() && FreshEnough(c, entry->meta)) {
+        c.shadow_tier = ShadowTier::kExact;
+        c.shadow_stored = std::move(entry->response);
+      }
+      c.cache_header = c.shadow_tier == ShadowTier::kNone ? "shadow-miss" : "shadow-hit";
+    } else if (entry.ok()) {
       if (FreshEnough(c, entry->meta) &&
           ServeStored(c, std::move(entry->response), &entry->meta, "hit")) {
         return;
@@ -251,16 +248,19 @@ void Gateway::HandleCached(std::shared_ptr<Call> call) {
         workers_->Submit([this, call] { RejectNotRecorded(*call); });
         return;
       }
-    } else {
+    }
+    if (!entry.ok() && entry.status().code() != StatusCode::kNotFound) {
       metrics_.CountError(ErrorKind::kStore);
       if (mode_ == GatewayMode::kReplay) {
         Reject(c, 500, "deja replay: the store failed: " + entry.status().ToString(),
                "store_error");
         return;
       }
-      c.cache_header = "error";
-      c.outcome = Outcome::kError;
-      c.keyed = false;  // the store is failing: do not try to write to it either
+      if (mode_ != GatewayMode::kShadow) {
+        c.cache_header = "error";
+        c.outcome = Outcome::kError;
+        c.keyed = false;  // the store is failing: do not try to write to it either
+      }
     }
   }
   workers_->Submit([this, call] { RunMiss(call); });

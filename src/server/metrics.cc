@@ -138,15 +138,21 @@ void Metrics::CountStored(int64_t bytes) {
   entries_stored_.fetch_add(1, kRelaxed);
 }
 
+double DollarsFor(const std::map<std::string, ModelPrice>& prices, std::string_view model,
+                  int64_t input_tokens, int64_t output_tokens) {
+  auto it = prices.find(std::string(model));
+  if (it == prices.end()) it = prices.find("*");
+  if (it == prices.end()) return 0;
+  return (static_cast<double>(input_tokens) * it->second.input_per_mtok +
+          static_cast<double>(output_tokens) * it->second.output_per_mtok) /
+         1e6;
+}
+
 void Metrics::CountSaved(std::string_view model, int64_t input_tokens, int64_t output_tokens) {
   input_tokens_saved_.fetch_add(input_tokens, kRelaxed);
   output_tokens_saved_.fetch_add(output_tokens, kRelaxed);
-  auto it = prices_.find(std::string(model));
-  if (it == prices_.end()) it = prices_.find("*");
-  if (it == prices_.end()) return;
-  double dollars = (static_cast<double>(input_tokens) * it->second.input_per_mtok +
-                    static_cast<double>(output_tokens) * it->second.output_per_mtok) /
-                   1e6;
+  const double dollars = DollarsFor(prices_, model, input_tokens, output_tokens);
+  if (dollars == 0) return;
   micro_dollars_saved_.fetch_add(static_cast<int64_t>(dollars * 1e6 + 0.5), kRelaxed);
 }
 

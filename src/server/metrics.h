@@ -47,6 +47,11 @@ class LatencyHistogram {
   std::atomic<int64_t> count_{0};
 };
 
+// What `input_tokens` and `output_tokens` of `model` cost under `prices` (per million tokens; a
+// "*" entry prices the models not listed); 0 when the model has no price.
+double DollarsFor(const std::map<std::string, ModelPrice>& prices, std::string_view model,
+                  int64_t input_tokens, int64_t output_tokens);
+
 class Metrics {
  public:
   explicit Metrics(std::map<std::string, ModelPrice> prices) : prices_(std::move(prices)) {}

@@ -1,6 +1,7 @@
 #include "server/shadow_report.h"
 
 #include "server/cassette_format.h"
+#include "server/metrics.h"
 
 namespace deja::server {
 namespace {
@@ -17,15 +18,6 @@ constexpr size_t kSemantic = static_cast<size_t>(ShadowTier::kSemantic);
 }  // namespace
 
 ShadowReport::ShadowReport(std::map<std::string, ModelPrice> prices) : prices_(std::move(prices)) {}
-
-double ShadowReport::Dollars(const ShadowObservation& o) const {
-  auto it = prices_.find(o.model);
-  if (it == prices_.end()) it = prices_.find("*");
-  if (it == prices_.end()) return 0;
-  return (static_cast<double>(o.input_tokens) * it->second.input_per_mtok +
-          static_cast<double>(o.output_tokens) * it->second.output_per_mtok) /
-         1e6;
-}
 
 void ShadowReport::Tally::Add(const ShadowObservation& o, double dollars) {
   ++requests;
@@ -78,7 +70,7 @@ json::Value ShadowReport::Tally::ToJson(bool detailed) const {
 }
 
 void ShadowReport::Record(const ShadowObservation& o) {
-  const double dollars = Dollars(o);
+  const double dollars = DollarsFor(prices_, o.model, o.input_tokens, o.output_tokens);
   std::lock_guard<std::mutex> lock(mu_);
   all_.Add(o, dollars);
   (o.deterministic ? deterministic_ : nondeterministic_).Add(o, dollars);

@@ -81,7 +81,6 @@ class ShadowReport {
     void Add(const ShadowObservation& o, double dollars);
     json::Value ToJson(bool detailed) const;
   };
-  double Dollars(const ShadowObservation& o) const;
 
   const std::map<std::string, ModelPrice> prices_;
   mutable std::mutex mu_;

@@ -20,7 +20,7 @@ describe('shadow mode', { skip: DIRECT && 'needs the deja gateway (DIRECT=1)' },
     fake = await startFake();
     deja = await startDeja({
       upstream: fake.url,
-      args: ['--mode', 'shadow'],
+      args: ['--mode', 'shadow', '--set', 'server.shadow_report_interval_s=1'],
       config: '[prices."fake-model"]\ninput = 1000000\noutput = 0\n',
     });
     client = new OpenAI({ apiKey: 'sk-shadow', baseURL: `${deja.url}/v1`, maxRetries: 0 });
@@ -56,6 +56,18 @@ describe('shadow mode', { skip: DIRECT && 'needs the deja gateway (DIRECT=1)' },
     assert.equal(report.savings.dollars, report.savings.input_tokens);  // $1 per input token
     assert.equal(report.deterministic.requests, 3);
     assert.ok(report.caveats.some((c) => /lower bound/.test(c)));
+  });
+
+  test('writes the report into the data directory every interval', GW, async () => {
+    // Bounded poll for the periodic write (interval 1 s) to catch up with the three requests.
+    const file = join(deja.dataDir, 'data', 'shadow-report.json');
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const saved = await readFile(file, 'utf8').then(JSON.parse, () => null);
+      if (saved?.requests === 3) break;
+      assert.ok(Date.now() < deadline, `no periodic report with 3 requests in ${file}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   });
 
   test('writes the report into the data directory on shutdown', GW, async () => {
