@@ -43,7 +43,9 @@ export async function setup() {
     stderr.push(line);
     if (stderr.length > 50) stderr.shift();
   });
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  // 'close', not 'exit': it fires after stderr is read to its end, so a failure report carries
+  // deja's last words.
+  const exited = new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
   const url = await new Promise((resolve, reject) => {
     const fail = (why) => reject(new Error(`deja serve ${why}\n${stderr.join('\n')}`));
     const timer = setTimeout(() => {

@@ -87,7 +87,9 @@ class DejaServer:
 
         # Both pipes are drained for the whole run, so deja never blocks on a full pipe.
         threading.Thread(target=pump, args=(self._proc.stdout, lines.put), daemon=True).start()
-        threading.Thread(target=pump, args=(self._proc.stderr, self._stderr.append), daemon=True).start()
+        stderr_pump = threading.Thread(target=pump, args=(self._proc.stderr, self._stderr.append),
+                                       daemon=True)
+        stderr_pump.start()
         while True:
             try:
                 line = lines.get(timeout=START_TIMEOUT_S)
@@ -97,6 +99,9 @@ class DejaServer:
                                    + self._log()) from None
             if line is None:
                 code = self._proc.wait()
+                # deja has exited: let the stderr pump reach EOF so the message says why (without
+                # this join the error line raced the report and was sometimes missing).
+                stderr_pump.join(timeout=START_TIMEOUT_S)
                 raise RuntimeError(f"deja serve exited with code {code} before listening" + self._log())
             m = _LISTENING.match(line)
             if m:

@@ -43,6 +43,7 @@ StatusOr<PreparedQuery> SemanticCache::Prepare(Route route, const json::Value& n
   orphan.cache_namespace = scope.cache_namespace;
   DEJA_ASSIGN_OR_RETURN(SemanticQuery o, SplitSemanticQuery(route, normalized_body, qo, orphan));
   q.orphan_signature = o.context_signature;
+  q.guard = ExtractGuardFeatures(q.split.query);
   const int64_t start = NowMicros();
   DEJA_RETURN_IF_ERROR(embedder_->Embed(q.split.query, &q.vector));
   q.embed_us = NowMicros() - start;
@@ -65,7 +66,7 @@ void SemanticCache::SearchLocked(const Signature& sig, bool orphan, const Prepar
     c.similarity = h.score;
     c.cached_question = e->second.question;
     c.orphan = orphan;
-    GuardResult g = GuardCheck(q.split.query, c.cached_question);
+    GuardResult g = CompareGuardFeatures(q.guard, e->second.guard);
     c.guard_ok = g.ok;
     c.guard_reason = std::move(g.reason);
     out->push_back(std::move(c));
@@ -193,6 +194,7 @@ AdmissionDecision SemanticCache::Admit(const PreparedQuery& q, const CacheKey& k
   e.key = key;
   e.partition = q.split.context_signature;
   e.question = q.split.query;
+  e.guard = q.guard;
   e.vector = q.vector;
   std::unique_lock lock(mu_);
   if (Status st = InsertLocked(std::move(e)); !st.ok()) {
@@ -271,6 +273,7 @@ Status SemanticCache::Restore(std::vector<PersistedEntry> entries) {
     e.partition = p.partition;
     e.orphan = p.orphan;
     e.question = std::move(p.question);
+    e.guard = ExtractGuardFeatures(e.question);
     e.vector = std::move(p.vector);
     e.observations = std::move(p.observations);
     if (!InsertLocked(std::move(e)).ok()) ++skipped;

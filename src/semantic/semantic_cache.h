@@ -44,6 +44,7 @@
 #include "deja/status.h"
 #include "deja/store.h"
 #include "semantic/embedder.h"
+#include "semantic/guards.h"
 #include "semantic/quality_filter.h"
 #include "semantic/semantic_query.h"
 #include "semantic/vcache_policy.h"
@@ -74,6 +75,7 @@ struct PreparedQuery {
   SemanticQuery split;           // with the caller's full scope
   Signature orphan_signature{};  // the partition a rebuilt entry of this context sits in
   std::vector<float> vector;     // embedding of split.query
+  GuardFeatures guard;           // of split.query, extracted once per request
   int64_t embed_us = 0;
 };
 
@@ -150,6 +152,7 @@ class SemanticCache {
     Signature partition{};
     bool orphan = false;
     std::string question;
+    GuardFeatures guard;  // of question, extracted once when the entry joins
     std::vector<float> vector;
     std::vector<VerificationObservation> observations;
   };
