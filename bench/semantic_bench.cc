@@ -12,7 +12,7 @@
 // Reference: BM_WriteCanonical_Ref, json::WriteCanonical of the same chat request (work every
 // exact-cache lookup already does), as in match_bench. Targets (median CPU time, counter target_ns,
 // set for the 2-vCPU development VMs): lexical and words lookups at most 200 µs; bert with
-// all-MiniLM-L6-v2's shape at most 10 ms on one core (the bert embedder runs OpenBLAS on one
+// all-MiniLM-L6-v2's shape at most 10 ms on one core (the bert embedder runs on the calling
 // thread).
 //   BM_Lookup{Lexical,Words,Bert}  HNSW partition (10k entries)
 //   BM_LookupLexicalFlat           the same with an exact flat partition (hnsw_threshold raised)
@@ -32,8 +32,9 @@
 //   BM_MemHnsw/D           HNSW, M = 16 (floats + links)
 //   BM_MemTurboQuant/D     flat over 4-bit TurboQuant codes, float rerank kept (codes + floats)
 //   BM_MemTurboQuantCodes/D  codes only (rerank off): the compressed index
-//   BM_MemCache/D          a whole SemanticCache entry (index, its own copy of the vector, the
-//                          question text, key and partition), HNSW past 4096 as in deja serve
+//   BM_MemCache/D          a whole SemanticCache entry (index, which holds the only copy of the
+//                          vector, question text and guard features, key and partition), HNSW
+//                          past 4096 as in deja serve
 //   D = 100 (words), 256 (lexical), 384 (MiniLM).
 #include <benchmark/benchmark.h>
 

@@ -87,6 +87,12 @@ struct SemanticOptions {
   // vCache: the largest acceptable false-hit rate; entries are verified upstream until evidence
   // shows their answers hold at the similarity asked. 1 turns verification off.
   double max_false_hit_rate = 0.05;
+  // What max_false_hit_rate bounds (src/semantic/vcache_policy.h): "served" (a served semantic
+  // answer is wrong at most that often; matches not yet proven are forwarded and verified) or
+  // "lookups" (vCache's guarantee: per lookup that finds a match; serves more, wrong more often).
+  std::string false_hit_bound = "served";
+  double audit_rate =
+      0.01;  // share of confident semantic hits verified anyway (keeps evidence fresh)
   // How a verification compares answers: "structured" (answer_compare.h fingerprints), "exact"
   // (identical bytes of the assembled body) or "embedding" (cosine of the answers' texts >=
   // answer_similarity).

@@ -34,6 +34,9 @@ struct EvalFlags {
   std::string report;
   std::string work_dir;
   bool quiet = false;
+  double max_false_hit_rate = 1;  // < 1: vCache verification on (one point, not a curve)
+  std::string false_hit_bound = "served";
+  double audit_rate = 0.01;
 };
 
 int Fail(const std::string& message) {
@@ -56,6 +59,28 @@ std::string Percent(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%5.1f%%", 100 * v);
   return buf;
+}
+
+void PrintVerifiedRun(const server::SemanticEvalRun& run, double threshold) {
+  const server::VerifiedSummary v = server::SummarizeVerified(run.observations, 4);
+  std::printf(
+      "\n%s (%d dims), %s context, threshold %.2f, vCache bound %g on %s: %zu pairs in %.1f s; "
+      "b answered %lld semantic / %lld verified / %lld exact / %lld miss\n",
+      run.embedder.c_str(), run.dimensions, run.shared_context ? "shared" : "isolated", threshold,
+      run.max_false_hit_rate, run.false_hit_bound.c_str(), run.observations.size(), run.seconds,
+      static_cast<long long>(run.b_semantic_hits), static_cast<long long>(run.b_verified),
+      static_cast<long long>(run.b_exact_hits), static_cast<long long>(run.b_misses));
+  std::printf("  part      hit rate  false/hit  false/lookup  verified\n");
+  auto row = [](const std::string& name, const server::VerifiedSegment& s) {
+    std::printf("  %-8s  %s    %s     %s        %lld\n", name.c_str(), Percent(s.hit_rate).c_str(),
+                Percent(s.false_hit_rate).c_str(), Percent(s.false_per_lookup).c_str(),
+                static_cast<long long>(s.verified));
+  };
+  for (size_t i = 0; i < v.segments.size(); ++i) row("q" + std::to_string(i + 1), v.segments[i]);
+  row("all", v.total);
+  std::printf("  audits %lld (%lld wrong); pooled observations %lld\n",
+              static_cast<long long>(run.audits), static_cast<long long>(run.audit_false),
+              static_cast<long long>(run.pooled_observations));
 }
 
 void PrintRun(const server::SemanticEvalRun& run, const std::vector<double>& thresholds,
@@ -113,6 +138,13 @@ int RunEval(const EvalFlags& flags) {
   if (!targets.ok()) return Fail("--targets: " + targets.status().message());
   double lowest = 1;
   for (double t : *thresholds) lowest = std::min(lowest, t);
+  const bool verifying = flags.max_false_hit_rate < 1;
+  if (!(flags.max_false_hit_rate > 0 && flags.max_false_hit_rate <= 1)) {
+    return Fail("--max-false-hit-rate must be in (0, 1]");
+  }
+  if (verifying && thresholds->size() != 1) {
+    return Fail("with --max-false-hit-rate below 1, give one threshold (--thresholds 0.8)");
+  }
 
   // The ground truth uses every pair of the file, so matches across sampled pairs are judged too.
   const server::AnswerGroups truth(*all);
@@ -135,7 +167,8 @@ int RunEval(const EvalFlags& flags) {
   report.Set("duplicates", json::Value(duplicates));
   report.Set("label_conflicts", json::Value(static_cast<int64_t>(truth.LabelConflicts(sample))));
   report.Set("lowest_threshold", json::Value(lowest));
-  report.Set("max_false_hit_rate", json::Value(1));
+  report.Set("max_false_hit_rate", json::Value(flags.max_false_hit_rate));
+  report.Set("false_hit_bound", json::Value(verifying ? flags.false_hit_bound : "off"));
   report.Set("method",
              json::Value("Real gateway over loopback HTTP with a fake provider whose answers are "
                          "equal exactly for questions joined by duplicate pairs (or equal up to "
@@ -143,7 +176,9 @@ int RunEval(const EvalFlags& flags) {
                          "(X-Deja-Similarity: 1, stored and offered to the index), then b "
                          "(X-Deja-Similarity: lowest threshold, Cache-Control: no-store). "
                          "semantic.max_false_hit_rate = 1: vCache verification off, the raw "
-                         "curve. Shared context: every pair in one context, b may match any "
+                         "curve; below 1: the gateway serves or verifies each would-be hit and the "
+                         "run is one point, by quarter of the stream. Shared context: every pair "
+                         "in one context, b may match any "
                          "earlier a (such a cross match is correct only if labels or surface form "
                          "link the two questions, so the shared false-hit rate is an upper "
                          "bound); isolated: one namespace per pair, b can only match its own a."));
@@ -151,6 +186,8 @@ int RunEval(const EvalFlags& flags) {
   definitions.Set("hit_rate", json::Value("semantic hits / pairs"));
   definitions.Set("false_hit_rate", json::Value("false hits / semantic hits"));
   definitions.Set("false_hits_per_request", json::Value("false hits / pairs"));
+  definitions.Set("false_per_lookup",
+                  json::Value("false hits / (semantic hits + verified would-be hits)"));
   definitions.Set(
       "recall", json::Value("correct hits / pairs whose answer was in the index when b was asked"));
   report.Set("definitions", std::move(definitions));
@@ -158,9 +195,10 @@ int RunEval(const EvalFlags& flags) {
 
   std::printf(
       "%s: %zu of %zu pairs (%lld duplicates), seed %llu; thresholds %s; "
-      "vCache verification off\n",
+      "vCache verification %s\n",
       flags.pairs.c_str(), sample.size(), all->size(), static_cast<long long>(duplicates),
-      static_cast<unsigned long long>(flags.seed), flags.thresholds.c_str());
+      static_cast<unsigned long long>(flags.seed), flags.thresholds.c_str(),
+      verifying ? "on" : "off");
   for (const std::string& context : flags.contexts) {
     if (context != "shared" && context != "isolated") {
       return Fail("--context must be shared or isolated, not " + context);
@@ -173,6 +211,9 @@ int RunEval(const EvalFlags& flags) {
       o.shared_context = context == "shared";
       o.lowest_threshold = lowest;
       o.work_dir = flags.work_dir;
+      o.max_false_hit_rate = flags.max_false_hit_rate;
+      o.false_hit_bound = flags.false_hit_bound;
+      o.audit_rate = flags.audit_rate;
       if (!flags.quiet) {
         o.progress = [&](size_t done, size_t total) {
           if (done % 500 == 0 || done == total) {
@@ -184,7 +225,11 @@ int RunEval(const EvalFlags& flags) {
       }
       StatusOr<server::SemanticEvalRun> run = server::RunSemanticEval(sample, truth, o);
       if (!run.ok()) return Fail(kind + ": " + run.status().message());
-      PrintRun(*run, *thresholds, *targets);
+      if (verifying) {
+        PrintVerifiedRun(*run, lowest);
+      } else {
+        PrintRun(*run, *thresholds, *targets);
+      }
       json::Value r = server::EvalRunToJson(*run, *thresholds, *targets);
       r.Set("model_dir", json::Value(o.model_dir));
       runs.Push(std::move(r));
@@ -230,6 +275,14 @@ void RegisterEvalCommand(CLI::App& app, Runner* run) {
                   "LOW:HIGH:STEP or a comma list (default 0.5:0.99:0.01)");
   cmd->add_option("--targets", f->targets,
                   "False-hit rates to report the best threshold for (default 0.02,0.05)");
+  cmd->add_option("--max-false-hit-rate", f->max_false_hit_rate,
+                  "vCache bound; below 1 the gateway verifies unproven matches (default 1: off, "
+                  "the raw curve)");
+  cmd->add_option("--false-hit-bound", f->false_hit_bound,
+                  "What the bound applies to: served (default) or lookups (vCache paper)")
+      ->check(CLI::IsMember({"served", "lookups"}));
+  cmd->add_option("--audit-rate", f->audit_rate,
+                  "Share of confident hits verified anyway (default 0.01)");
   cmd->add_option("--report", f->report, "Write the full report (every threshold) as JSON");
   cmd->add_option("--work-dir", f->work_dir, "Where the temporary data directory goes");
   cmd->add_flag("--quiet", f->quiet, "No progress on standard error");

@@ -120,6 +120,9 @@ int RunServe(const ServeFlags& flags) {
   std::unique_ptr<Store> lmdb;
   std::unique_ptr<server::CassetteStore> cassette;
   DeploymentSecret data_dir_secret{};
+  // The store reports removals here; the gateway attaches once built (with the semantic tier on)
+  // so the semantic index drops deleted, purged, expired and evicted entries at once.
+  auto removals = std::make_shared<StoreRemovalRelay>();
   if (!options->cassette.path.empty()) {
     server::CassetteStoreOptions co;
     co.path = options->cassette.path;
@@ -133,6 +136,7 @@ int RunServe(const ServeFlags& flags) {
     StatusOr<DeploymentSecret> secret = LoadOrCreateDeploymentSecret(options->store.data_dir);
     if (!secret.ok()) return Fail(secret.status().message());
     data_dir_secret = *secret;
+    options->store.removal_listener = removals;
     StatusOr<std::unique_ptr<Store>> store = OpenLmdbStore(options->store);
     if (!store.ok()) return Fail("cannot open the store: " + store.status().message());
     lmdb = std::move(*store);
@@ -150,10 +154,13 @@ int RunServe(const ServeFlags& flags) {
 
   // The semantic tier serves live traffic (and shadow mode's measurement); test modes stay exact.
   std::unique_ptr<semantic::SemanticCache> semantic_cache;
+  // A remote embedder down at start: the saved index loads once it answers (semantic_setup.h).
+  // Only this thread reads or writes the flag.
+  bool semantic_index_deferred = false;
   if (options->semantic.enabled && !cassette &&
       (options->server.mode == "live" || options->server.mode == "shadow")) {
     StatusOr<std::unique_ptr<semantic::SemanticCache>> opened =
-        server::OpenSemanticCache(*options, *store);
+        server::OpenSemanticCache(*options, *store, nullptr, &semantic_index_deferred);
     if (!opened.ok()) return Fail("semantic cache: " + opened.status().message());
     semantic_cache = std::move(*opened);
     std::fprintf(stderr, "deja: semantic cache on (embedder %s, %d dimensions, threshold %.2f)\n",
@@ -161,7 +168,7 @@ int RunServe(const ServeFlags& flags) {
                  options->semantic.threshold);
   }
   auto save_semantic = [&] {
-    if (!semantic_cache) return;
+    if (!semantic_cache || semantic_index_deferred) return;  // the file holds what is to load
     if (Status st = server::SaveSemanticCache(*semantic_cache, *options); !st.ok()) {
       std::fprintf(stderr, "deja: saving the semantic index failed: %s\n", st.ToString().c_str());
     }
@@ -173,6 +180,7 @@ int RunServe(const ServeFlags& flags) {
   deps.cassette = cassette.get();
   deps.upstream = upstream->get();
   deps.secret = data_dir_secret;
+  deps.removals = removals.get();
   StatusOr<std::unique_ptr<server::Gateway>> gateway = server::Gateway::Create(*options, deps);
   if (!gateway.ok()) return Fail(gateway.status().message());
 
@@ -217,9 +225,31 @@ int RunServe(const ServeFlags& flags) {
     const std::chrono::seconds every(options->server.shadow_report_interval_s);
     tasks.push_back({every, write_report, start + every});
   }
+  auto load_deferred_semantic = [&](bool probe) {
+    if (semantic_index_deferred &&
+        server::LoadDeferredSemanticIndex(*options, *store, *semantic_cache, probe)) {
+      semantic_index_deferred = false;
+    }
+  };
+  if (semantic_index_deferred) {
+    const std::chrono::seconds every(server::kDeferredIndexRetrySeconds);
+    tasks.push_back({every, [&] { load_deferred_semantic(/*probe=*/true); }, start + every});
+  }
   if (semantic_cache && options->semantic.save_interval_s > 0) {
     const std::chrono::seconds every(options->semantic.save_interval_s);
     tasks.push_back({every, save_semantic, start + every});
+  }
+  // Expired entries are never served, but they keep their space (and their place in the semantic
+  // index) until deleted: sweep them. A cassette never expires anything.
+  if (lmdb && options->store.sweep_interval_s > 0) {
+    const std::chrono::seconds every(options->store.sweep_interval_s);
+    auto sweep = [&] {
+      if (StatusOr<int64_t> swept = lmdb->SweepExpired(); !swept.ok()) {
+        std::fprintf(stderr, "deja: sweeping expired entries failed: %s\n",
+                     swept.status().ToString().c_str());
+      }
+    };
+    tasks.push_back({every, sweep, start + every});
   }
   int signal_number = 0;
   if (tasks.empty()) sigwait(&signals, &signal_number);
@@ -243,6 +273,7 @@ int RunServe(const ServeFlags& flags) {
   (*server)->Stop(options->server.shutdown_drain_ms);
   (*gateway)->Drain();
   write_report();
+  load_deferred_semantic(/*probe=*/false);  // answers came since the last retry: merge, then save
   save_semantic();
   if (Status st = store->FlushHits(); !st.ok()) {
     std::fprintf(stderr, "deja: flushing hit counts failed: %s\n", st.ToString().c_str());

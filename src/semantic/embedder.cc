@@ -39,6 +39,9 @@ class MemoEmbedder final : public Embedder {
 
   std::string_view name() const override { return inner_->name(); }
   int dimensions() const override { return inner_->dimensions(); }
+  std::optional<CircuitBreaker::Counters> BreakerCounters() const override {
+    return inner_->BreakerCounters();
+  }
 
   Status Embed(std::string_view text, std::vector<float>* out) const override {
     const Key key = KeyOf(text);

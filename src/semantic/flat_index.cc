@@ -201,6 +201,18 @@ StatusOr<std::vector<VectorIndex::Hit>> FlatIndex::Search(std::span<const float>
   return tq_ ? SearchCodes(query, k) : SearchExact(query, k);
 }
 
+Status FlatIndex::GetVector(uint64_t id, std::vector<float>* out) const {
+  if (!keep_floats_) {
+    return FailedPreconditionError("the flat index keeps only TurboQuant codes (rerank = false)");
+  }
+  std::shared_lock lock(mu_);
+  auto it = slots_.find(id);
+  if (it == slots_.end()) return NotFoundError("no vector with id " + std::to_string(id));
+  const auto first = vectors_.begin() + static_cast<std::ptrdiff_t>(it->second * dims_);
+  out->assign(first, first + dims_);
+  return Status::Ok();
+}
+
 size_t FlatIndex::size() const {
   std::shared_lock lock(mu_);
   return ids_.size();

@@ -11,7 +11,7 @@
 // it keeps only the codes and returns estimated scores: far less memory, approximate results.
 //
 // Thread safety: safe for concurrent use (see VectorIndex): an RwLock (rw_lock.h) is taken shared
-// by Search/size/MemoryBytes/Save and exclusive by Add/AddBatch/Remove.
+// by Search/GetVector/size/MemoryBytes/Save and exclusive by Add/AddBatch/Remove.
 #pragma once
 
 #include <cstdint>
@@ -46,6 +46,7 @@ class FlatIndex final : public VectorIndex {
   Status AddBatch(std::span<const uint64_t> ids, std::span<const float> vecs, int threads) override;
   Status Remove(uint64_t id) override;
   StatusOr<std::vector<Hit>> Search(std::span<const float> query, size_t k) const override;
+  Status GetVector(uint64_t id, std::vector<float>* out) const override;
   size_t size() const override;
   int dimensions() const override { return dims_; }
   Status Save(const std::string& path) const override;

@@ -102,6 +102,34 @@ TEST(FlatIndexTest, RemoveAndReplace) {
   for (const auto& h : *all) EXPECT_TRUE(live.count(h.id)) << h.id;
 }
 
+// GetVector returns exactly what was added (no normalization: a non-unit vector comes back as
+// is), follows swap-remove and replacement, and is NotFound after Remove.
+TEST(FlatIndexTest, GetVectorRoundTrip) {
+  const int dims = 12;
+  for (bool compress : {false, true}) {
+    SCOPED_TRACE(compress);
+    auto index = MakeFlat(dims, compress);
+    std::vector<float> v = RandomUnitVectors(30, dims, 5);
+    for (int j = 0; j < dims; ++j) v[j] *= 3.5f;  // vector 0 is not unit length
+    for (size_t i = 0; i < 30; ++i) ASSERT_TRUE(index->Add(i, Row(v, i, dims)).ok());
+    ASSERT_TRUE(index->Remove(3).ok());  // the last vector (29) moves into slot 3
+    ASSERT_TRUE(index->Add(7, Row(v, 8, dims)).ok());
+    std::vector<float> got;
+    for (uint64_t id : {0u, 1u, 7u, 28u, 29u}) {
+      ASSERT_TRUE(index->GetVector(id, &got).ok()) << id;
+      const size_t row = id == 7 ? 8 : id;
+      EXPECT_EQ(got, std::vector<float>(Row(v, row, dims).begin(), Row(v, row, dims).end())) << id;
+    }
+    EXPECT_EQ(index->GetVector(3, &got).code(), StatusCode::kNotFound);
+    EXPECT_EQ(index->GetVector(1000, &got).code(), StatusCode::kNotFound);
+  }
+  // Codes only: the floats are gone.
+  auto codes = MakeFlat(dims, /*compress=*/true, /*rerank=*/false);
+  ASSERT_TRUE(codes->Add(1, RandomUnitVectors(1, dims, 6)).ok());
+  std::vector<float> got;
+  EXPECT_EQ(codes->GetVector(1, &got).code(), StatusCode::kFailedPrecondition);
+}
+
 TEST(FlatIndexTest, RejectsBadInput) {
   auto index = MakeFlat(8);
   std::vector<float> short_vec(7, 0.1f), nan_vec(8, 0.1f);

@@ -259,6 +259,22 @@ StatusOr<std::vector<VectorIndex::Hit>> HnswIndex::Search(std::span<const float>
   return hits;
 }
 
+Status HnswIndex::GetVector(uint64_t id, std::vector<float>* out) const {
+  const Impl& s = *impl_;
+  std::shared_lock lock(s.mu);
+  auto it = s.slots.find(id);
+  if (it == s.slots.end()) return NotFoundError("no vector with id " + std::to_string(id));
+  // hnswlib's getDataByLabel, without its element-by-element copy: the label (our slot) names an
+  // internal node whose data is the vector addPoint copied in, bytes unchanged.
+  auto node = s.graph->label_lookup_.find(it->second);
+  if (node == s.graph->label_lookup_.end()) {
+    return InternalError("hnsw get vector: slot " + std::to_string(it->second) + " has no node");
+  }
+  const auto* data = reinterpret_cast<const float*>(s.graph->getDataByInternalId(node->second));
+  out->assign(data, data + s.dims);
+  return Status::Ok();
+}
+
 size_t HnswIndex::size() const {
   std::shared_lock lock(impl_->mu);
   return impl_->slots.size();

@@ -14,7 +14,7 @@
 //   - Errors: hnswlib throws; every call is wrapped and mapped to a Status.
 //
 // Thread safety: safe for concurrent use. An RwLock (rw_lock.h) is held shared by Search (hnswlib
-// searches are read-only apart from an internally locked pool of visited lists), size,
+// searches are read-only apart from an internally locked pool of visited lists), GetVector, size,
 // MemoryBytes and Save, and exclusive by Add, AddBatch, Remove and set_ef_search. AddBatch inserts
 // with several threads inside its exclusive section (hnswlib's own per-node locks make parallel
 // insertion safe); searches are excluded meanwhile because hnswlib's search does not take those
@@ -48,6 +48,9 @@ class HnswIndex final : public VectorIndex {
   Status AddBatch(std::span<const uint64_t> ids, std::span<const float> vecs, int threads) override;
   Status Remove(uint64_t id) override;
   StatusOr<std::vector<Hit>> Search(std::span<const float> query, size_t k) const override;
+  // The vector as hnswlib stores it: a byte copy of what Add was given (the inner-product space
+  // does not normalize), also after Save and Load.
+  Status GetVector(uint64_t id, std::vector<float>* out) const override;
   size_t size() const override;
   int dimensions() const override;
   Status Save(const std::string& path) const override;

@@ -148,6 +148,42 @@ TEST(HnswIndexTest, AddReplacesExistingId) {
   EXPECT_NEAR((*hits)[0].score, 1.0f, 1e-5);
 }
 
+std::vector<float> RowVec(const std::vector<float>& v, size_t i, int dims) {
+  return std::vector<float>(Row(v, i, dims).begin(), Row(v, i, dims).end());
+}
+
+// hnswlib stores the bytes Add gave it (the inner-product space does not normalize: a non-unit
+// vector comes back as is), through replacement, slot reuse, Save and Load; NotFound after Remove.
+TEST(HnswIndexTest, GetVectorRoundTrip) {
+  const int dims = 24;
+  TempDir dir("hnsw_get_vector");
+  std::vector<float> v = RandomUnitVectors(203, dims, 8);
+  for (int j = 0; j < dims; ++j) v[j] *= 0.25f;  // vector 0 is not unit length
+  auto index = Make(Hnsw(dims));
+  ASSERT_TRUE(index->AddBatch(Iota(200), std::span(v).first(200 * dims), 2).ok());
+  ASSERT_TRUE(index->Remove(10).ok());
+  ASSERT_TRUE(index->Add(500, Row(v, 200, dims)).ok());  // reuses slot 10
+  ASSERT_TRUE(index->Add(11, Row(v, 201, dims)).ok());   // replaces id 11's vector
+  std::vector<float> got;
+  EXPECT_EQ(index->GetVector(10, &got).code(), StatusCode::kNotFound);
+  EXPECT_EQ(index->GetVector(9999, &got).code(), StatusCode::kNotFound);
+  const std::vector<std::pair<uint64_t, size_t>> expect = {
+      {0, 0}, {1, 1}, {11, 201}, {199, 199}, {500, 200}};
+  for (const auto& [id, row] : expect) {
+    ASSERT_TRUE(index->GetVector(id, &got).ok()) << id;
+    EXPECT_EQ(got, RowVec(v, row, dims)) << id;
+  }
+  const std::string path = dir.File("index");
+  ASSERT_TRUE(index->Save(path).ok());
+  auto loaded = LoadIndex(Hnsw(dims), path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  for (const auto& [id, row] : expect) {
+    ASSERT_TRUE((*loaded)->GetVector(id, &got).ok()) << id;
+    EXPECT_EQ(got, RowVec(v, row, dims)) << id;
+  }
+  EXPECT_EQ((*loaded)->GetVector(10, &got).code(), StatusCode::kNotFound);
+}
+
 TEST(HnswIndexTest, GrowsWhenFull) {
   const int dims = 16;
   std::vector<float> v = RandomUnitVectors(3000, dims, 6);

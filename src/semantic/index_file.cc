@@ -195,7 +195,8 @@ StatusOr<std::unique_ptr<IndexFileReader>> IndexFileReader::Open(const std::stri
   }
   if (fields[1] != static_cast<uint32_t>(IndexKind::kFlat) &&
       fields[1] != static_cast<uint32_t>(IndexKind::kHnsw) &&
-      fields[1] != static_cast<uint32_t>(IndexKind::kIvfPq)) {
+      fields[1] != static_cast<uint32_t>(IndexKind::kIvfPq) &&
+      fields[1] != static_cast<uint32_t>(IndexKind::kSemanticCache)) {
     return DataLossError("index file " + path + " has unknown kind " + std::to_string(fields[1]));
   }
   r->kind_ = static_cast<IndexKind>(fields[1]);

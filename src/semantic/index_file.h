@@ -2,7 +2,8 @@
 // and a trailer with the payload length and a BLAKE3 checksum of everything before it.
 //
 //   header  "DEJAVIX\0" | u32 format version | u32 kind | u32 dimensions | u32 reserved (0)
-//   payload engine-specific (flat_index.cc, hnsw_index.cc, ivfpq_index.cc)
+//   payload engine-specific (flat_index.cc, hnsw_index.cc, ivfpq_index.cc; the semantic cache's
+//           entries: semantic_index_file.cc)
 //   trailer u64 payload length | 32-byte BLAKE3 of header, payload and length
 //
 // Integers are little-endian (the only byte order deja runs on; checked at compile time). The
@@ -24,7 +25,9 @@
 
 namespace deja::vindex {
 
-enum class IndexKind : uint32_t { kFlat = 1, kHnsw = 2, kIvfPq = 3 };
+// The vector index engines, and the semantic cache's own saved entries (semantic_index_file.h),
+// which use the same container.
+enum class IndexKind : uint32_t { kFlat = 1, kHnsw = 2, kIvfPq = 3, kSemanticCache = 4 };
 
 // Writes `path` atomically: bytes go to a temporary file beside it, which Commit() fsyncs and
 // renames over `path`. Destroying an uncommitted writer removes the temporary file.

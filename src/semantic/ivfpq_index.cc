@@ -306,6 +306,17 @@ StatusOr<std::vector<VectorIndex::Hit>> IvfPqIndex::Search(std::span<const float
   return hits;
 }
 
+Status IvfPqIndex::GetVector(uint64_t id, std::vector<float>* out) const {
+  const Impl& s = *impl_;
+  std::shared_lock lock(s.mu);
+  if (s.floats) return s.floats->GetVector(id, out);
+  if (!s.Contains(static_cast<idx_t>(id))) {
+    return NotFoundError("no vector with id " + std::to_string(id));
+  }
+  return FailedPreconditionError(
+      "the ivfpq index keeps only PQ codes (rerank = false); the vectors cannot be read back");
+}
+
 size_t IvfPqIndex::size() const {
   std::shared_lock lock(impl_->mu);
   return impl_->ivf ? static_cast<size_t>(impl_->ivf->ntotal) : impl_->floats->size();

@@ -37,8 +37,8 @@
 // has its own thread pool (OPENBLAS_NUM_THREADS).
 //
 // Thread safety: safe for concurrent use, like the other engines: an RwLock (rw_lock.h) taken
-// shared by Search, size, MemoryBytes and Save (faiss searches are const and re-entrant) and
-// exclusive by Add, AddBatch and Remove, training included.
+// shared by Search, GetVector, size, MemoryBytes and Save (faiss searches are const and re-entrant)
+// and exclusive by Add, AddBatch and Remove, training included.
 #pragma once
 
 #include <cstdint>
@@ -70,6 +70,9 @@ class IvfPqIndex final : public VectorIndex {
   Status AddBatch(std::span<const uint64_t> ids, std::span<const float> vecs, int threads) override;
   Status Remove(uint64_t id) override;
   StatusOr<std::vector<Hit>> Search(std::span<const float> query, size_t k) const override;
+  // Reads the kept floats (the flat store before training; with rerank after it). Trained with
+  // rerank = false only PQ codes are left: FailedPrecondition for an indexed id.
+  Status GetVector(uint64_t id, std::vector<float>* out) const override;
   size_t size() const override;
   int dimensions() const override;
   Status Save(const std::string& path) const override;

@@ -77,7 +77,7 @@ struct IvfPqIndex::Impl {
         seed(o.seed),
         nprobe_option(o.ivf_nprobe) {}
 
-  // REQUIRES: mu held exclusively.
+  // REQUIRES: mu held (shared is enough), trained.
   bool Contains(idx_t id) const { return ivf->direct_map.hashtable.count(id) != 0; }
   // REQUIRES: trained, mu held. Points at the cluster centres (the quantizer's floats); false if
   // the quantizer is not a flat index (a foreign file).

@@ -135,6 +135,44 @@ TEST(IvfPqIndexTest, TrainingTransitionKeepsEveryId) {
   }
 }
 
+// GetVector reads the kept floats before and after training, exactly as added; NotFound after
+// Remove. Without rerank only PQ codes remain once trained: FailedPrecondition.
+TEST(IvfPqIndexTest, GetVectorRoundTripAndCodesOnly) {
+  const int dims = 16;
+  const size_t train = 300;
+  std::vector<float> v = ClusteredUnitVectors(train + 1, dims, 8, 9);
+  for (int j = 0; j < dims; ++j) v[j] *= 2.0f;  // vector 0 is not unit length
+  auto row = [&](size_t i) {
+    return std::vector<float>(Row(v, i, dims).begin(), Row(v, i, dims).end());
+  };
+  for (bool rerank : {true, false}) {
+    SCOPED_TRACE(rerank);
+    IndexOptions o = IvfPq(dims, train);
+    o.rerank = rerank;
+    auto index = Make(o);
+    std::vector<float> got;
+    for (size_t i = 0; i + 1 < train; ++i) ASSERT_TRUE(index->Add(i, Row(v, i, dims)).ok());
+    ASSERT_TRUE(index->GetVector(0, &got).ok());  // flat phase: floats either way
+    EXPECT_EQ(got, row(0));
+    ASSERT_TRUE(index->Add(train - 1, Row(v, train - 1, dims)).ok());
+    ASSERT_TRUE(index->trained());
+    ASSERT_TRUE(index->Add(5, Row(v, train, dims)).ok());  // replaces id 5's vector
+    ASSERT_TRUE(index->Remove(6).ok());
+    EXPECT_EQ(index->GetVector(6, &got).code(), StatusCode::kNotFound);
+    EXPECT_EQ(index->GetVector(9999, &got).code(), StatusCode::kNotFound);
+    if (!rerank) {
+      EXPECT_EQ(index->GetVector(0, &got).code(), StatusCode::kFailedPrecondition);
+      continue;
+    }
+    for (size_t id : {size_t{0}, size_t{1}, train - 1}) {
+      ASSERT_TRUE(index->GetVector(id, &got).ok()) << id;
+      EXPECT_EQ(got, row(id)) << id;
+    }
+    ASSERT_TRUE(index->GetVector(5, &got).ok());
+    EXPECT_EQ(got, row(train));
+  }
+}
+
 // recall@10 against the exact scan on clustered data, with the default (automatic) parameters.
 // The float rerank makes scores exact; without it scores are PQ estimates.
 TEST(IvfPqIndexTest, RecallAgainstExactOnClusteredData) {

@@ -69,6 +69,9 @@ class RemoteEmbedder final : public Embedder {
   std::string_view name() const override { return "remote"; }
   // 0 until the first answer when no dimension was configured.
   int dimensions() const override { return dims_.load(std::memory_order_acquire); }
+  std::optional<CircuitBreaker::Counters> BreakerCounters() const override {
+    return breaker_->counters();
+  }
 
   Status Embed(std::string_view text, std::vector<float>* out) const override {
     std::vector<std::vector<float>> vs;

@@ -38,11 +38,11 @@ StatusOr<PreparedQuery> SemanticCache::Prepare(Route route, const json::Value& n
   q.route = route;
   q.name_space = std::string(scope.cache_namespace);
   DEJA_ASSIGN_OR_RETURN(q.split, SplitSemanticQuery(route, normalized_body, qo, scope));
+  // The orphan partition: the same context under the orphan tenant, without keyed headers.
   ContextScope orphan;
   orphan.tenant = kOrphanTenant;
   orphan.cache_namespace = scope.cache_namespace;
-  DEJA_ASSIGN_OR_RETURN(SemanticQuery o, SplitSemanticQuery(route, normalized_body, qo, orphan));
-  q.orphan_signature = o.context_signature;
+  q.orphan_signature = ContextSignature(route, q.split.context, orphan);
   q.guard = ExtractGuardFeatures(q.split.query);
   const int64_t start = NowMicros();
   DEJA_RETURN_IF_ERROR(embedder_->Embed(q.split.query, &q.vector));
@@ -50,14 +50,13 @@ StatusOr<PreparedQuery> SemanticCache::Prepare(Route route, const json::Value& n
   return q;
 }
 
-void SemanticCache::SearchLocked(const Signature& sig, bool orphan, const PreparedQuery& q,
-                                 double threshold, std::vector<Candidate>* out) const {
+Status SemanticCache::SearchLocked(const Signature& sig, bool orphan, const PreparedQuery& q,
+                                   double threshold, std::vector<Candidate>* out) const {
   auto it = partitions_.find(sig);
-  if (it == partitions_.end()) return;
-  StatusOr<std::vector<VectorIndex::Hit>> hits =
-      it->second.index->Search(q.vector, options_.candidates);
-  if (!hits.ok()) return;
-  for (const VectorIndex::Hit& h : *hits) {
+  if (it == partitions_.end()) return Status::Ok();
+  DEJA_ASSIGN_OR_RETURN(std::vector<VectorIndex::Hit> hits,
+                        it->second.index().Search(q.vector, options_.candidates));
+  for (const VectorIndex::Hit& h : hits) {
     if (h.score < threshold) break;
     auto e = entries_.find(h.id);
     if (e == entries_.end()) continue;
@@ -71,6 +70,7 @@ void SemanticCache::SearchLocked(const Signature& sig, bool orphan, const Prepar
     c.guard_reason = std::move(g.reason);
     out->push_back(std::move(c));
   }
+  return Status::Ok();
 }
 
 StatusOr<std::vector<Candidate>> SemanticCache::Candidates(const PreparedQuery& q,
@@ -80,8 +80,10 @@ StatusOr<std::vector<Candidate>> SemanticCache::Candidates(const PreparedQuery& 
   }
   std::vector<Candidate> out;
   std::shared_lock lock(mu_);
-  SearchLocked(q.split.context_signature, false, q, threshold, &out);
-  if (orphans_ > 0) SearchLocked(q.orphan_signature, true, q, threshold, &out);
+  DEJA_RETURN_IF_ERROR(SearchLocked(q.split.context_signature, false, q, threshold, &out));
+  if (orphans_ > 0) {
+    DEJA_RETURN_IF_ERROR(SearchLocked(q.orphan_signature, true, q, threshold, &out));
+  }
   lock.unlock();
   std::stable_sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) {
     return a.similarity > b.similarity;
@@ -91,6 +93,11 @@ StatusOr<std::vector<Candidate>> SemanticCache::Candidates(const PreparedQuery& 
 }
 
 ExploreDecision SemanticCache::DecideExplore(const CacheKey& key, float similarity) {
+  DecideOptions o;
+  o.max_false_hit_rate = options_.max_false_hit_rate;
+  o.bound = options_.bound;
+  o.audit_rate = options_.audit_rate;
+  o.z = options_.confidence_z;
   ExploreDecision d;
   {
     std::shared_lock lock(mu_);
@@ -98,17 +105,22 @@ ExploreDecision SemanticCache::DecideExplore(const CacheKey& key, float similari
     static const std::vector<VerificationObservation> kNone;
     const auto& obs =
         it != entries_.end() && it->second.key == key ? it->second.observations : kNone;
-    d.estimate =
-        EstimateFalseHit(obs, similarity, options_.max_false_hit_rate, options_.confidence_z);
+    d.decision = Decide(obs, calibration_, similarity, o);
   }
-  if (d.estimate.explore_probability <= 0) return d;
-  std::lock_guard lock(rng_mu_);
-  d.explore = std::uniform_real_distribution<double>(0, 1)(rng_) < d.estimate.explore_probability;
+  if (d.decision.explore_probability <= 0) return d;
+  if (d.decision.explore_probability >= 1) {
+    d.explore = true;
+  } else {
+    std::lock_guard lock(rng_mu_);
+    d.explore = std::uniform_real_distribution<double>(0, 1)(rng_) < d.decision.explore_probability;
+  }
+  d.audit = d.explore && d.decision.confident;
   return d;
 }
 
 void SemanticCache::RecordVerification(const CacheKey& key, float similarity, bool correct) {
   std::unique_lock lock(mu_);
+  calibration_.Add(similarity, correct);
   auto it = entries_.find(IdOf(key));
   if (it == entries_.end() || !(it->second.key == key)) return;
   auto& obs = it->second.observations;
@@ -116,43 +128,68 @@ void SemanticCache::RecordVerification(const CacheKey& key, float similarity, bo
   if (obs.size() > options_.max_observations) obs.erase(obs.begin());
 }
 
-StatusOr<SemanticCache::Partition> SemanticCache::MakePartition(bool hnsw) const {
-  IndexOptions io;
-  io.kind = hnsw ? options_.large_index : "flat";
-  io.dimensions = embedder_->dimensions();
-  io.max_elements = std::max<size_t>(1024, options_.hnsw_threshold * 2);
-  Partition p;
-  DEJA_ASSIGN_OR_RETURN(p.index, MakeIndex(io));
-  p.hnsw = hnsw;
-  return p;
+int64_t SemanticCache::pooled_observations() const {
+  std::shared_lock lock(mu_);
+  return calibration_.total();
 }
 
-Status SemanticCache::InsertLocked(EntryState entry) {
+IndexOptions SemanticCache::IndexOptionsFor(std::string_view kind) const {
+  IndexOptions io;
+  io.kind = std::string(kind);
+  io.dimensions = embedder_->dimensions();
+  io.max_elements = std::max<size_t>(1024, options_.hnsw_threshold * 2);
+  return io;
+}
+
+Status SemanticCache::InsertLocked(EntryState entry, std::span<const float> vector) {
   const uint64_t id = IdOf(entry.key);
   RemoveLocked(id);  // a re-admission (or, astronomically rarely, an id collision) replaces
   auto pit = partitions_.find(entry.partition);
   if (pit == partitions_.end()) {
-    DEJA_ASSIGN_OR_RETURN(Partition p, MakePartition(false));
+    const IndexOptions io = IndexOptionsFor("flat");
+    DEJA_RETURN_IF_ERROR(io.Validate());
+    Partition p;
+    DEJA_ASSIGN_OR_RETURN(p.flat, FlatIndex::Create(io));
     pit = partitions_.emplace(entry.partition, std::move(p)).first;
   }
   Partition& part = pit->second;
-  DEJA_RETURN_IF_ERROR(part.index->Add(id, entry.vector));
+  if (Status added = part.index().Add(id, vector); !added.ok()) {
+    // An engine may keep the vector although Add failed (IVF-PQ when its training fails): take it
+    // out again, so that the index holds exactly the ids of entries_.
+    (void)part.index().Remove(id);
+    if (part.index().size() == 0) partitions_.erase(pit);
+    return added;
+  }
   if (entry.orphan) ++orphans_;
   entries_.emplace(id, std::move(entry));
-  if (!part.hnsw && part.index->size() > options_.hnsw_threshold) {
-    // Past the flat scan's sweet spot: rebuild this partition as an HNSW graph.
-    StatusOr<Partition> graph = MakePartition(true);
-    if (!graph.ok()) return Status::Ok();  // keep the flat index; it is still correct
-    std::vector<uint64_t> ids;
-    std::vector<float> vecs;
-    for (const auto& [eid, e] : entries_) {
-      if (e.partition != pit->first) continue;
-      ids.push_back(eid);
-      vecs.insert(vecs.end(), e.vector.begin(), e.vector.end());
-    }
-    if (graph->index->AddBatch(ids, vecs, 1).ok()) part = std::move(*graph);
+  const size_t n = part.index().size();
+  if (part.flat && n > options_.hnsw_threshold && n >= part.retry_large_at) {
+    SwitchToLargeLocked(part);
   }
   return Status::Ok();
+}
+
+void SemanticCache::SwitchToLargeLocked(Partition& part) {
+  // Past the flat scan's sweet spot: rebuild this partition as the large index, from the flat
+  // index's own ids and floats (O(partition), no copy).
+  const size_t n = part.flat->size();
+  StatusOr<std::unique_ptr<VectorIndex>> large = MakeIndex(IndexOptionsFor(options_.large_index));
+  Status built = large.status();
+  if (built.ok()) {
+    part.flat->VisitContents([&](std::span<const uint64_t> ids, std::span<const float> vecs) {
+      built = (*large)->AddBatch(ids, vecs, 1);
+    });
+  }
+  if (!built.ok()) {
+    // Keep the flat index (still exact, only slower); try again when the partition has doubled
+    // rather than on every insertion.
+    part.retry_large_at = 2 * n;
+    ++large_index_failures_;
+    last_large_index_error_ = std::move(built);
+    return;
+  }
+  part.large = std::move(*large);
+  part.flat.reset();
 }
 
 bool SemanticCache::RemoveLocked(uint64_t id) {
@@ -160,8 +197,8 @@ bool SemanticCache::RemoveLocked(uint64_t id) {
   if (it == entries_.end()) return false;
   auto pit = partitions_.find(it->second.partition);
   if (pit != partitions_.end()) {
-    (void)pit->second.index->Remove(id);
-    if (pit->second.index->size() == 0) partitions_.erase(pit);
+    (void)pit->second.index().Remove(id);
+    if (pit->second.index().size() == 0) partitions_.erase(pit);
   }
   if (it->second.orphan) --orphans_;
   entries_.erase(it);
@@ -177,14 +214,18 @@ AdmissionDecision SemanticCache::Admit(const PreparedQuery& q, const CacheKey& k
   QualityVerdict quality = AssessForSemanticIndex(q.split.query, answer_text);
   s.quality_ok = quality.admit;
   if (quality.admit) {
-    std::vector<Candidate> near;
     StatusOr<std::vector<Candidate>> found = Candidates(q, -2);
-    if (found.ok()) {
-      for (const Candidate& c : *found) {
-        // Only an entry that would answer this question (guards agree) makes it a duplicate.
-        if (c.key == key || !c.guard_ok || c.orphan) continue;
-        s.max_similarity = std::max<double>(s.max_similarity, c.similarity);
-      }
+    if (!found.ok()) {
+      // Without the near-duplicate check the decision cannot be made, and an index that fails to
+      // search is not one to insert into: not admitted (the exact cache still has the answer).
+      AdmissionDecision refused;
+      refused.reason = "index: search failed: " + found.status().message();
+      return refused;
+    }
+    for (const Candidate& c : *found) {
+      // Only an entry that would answer this question (guards agree) makes it a duplicate.
+      if (c.key == key || !c.guard_ok || c.orphan) continue;
+      s.max_similarity = std::max<double>(s.max_similarity, c.similarity);
     }
   }
   AdmissionDecision d = AdmissionScore(s, options_.admission);
@@ -195,9 +236,8 @@ AdmissionDecision SemanticCache::Admit(const PreparedQuery& q, const CacheKey& k
   e.partition = q.split.context_signature;
   e.question = q.split.query;
   e.guard = q.guard;
-  e.vector = q.vector;
   std::unique_lock lock(mu_);
-  if (Status st = InsertLocked(std::move(e)); !st.ok()) {
+  if (Status st = InsertLocked(std::move(e), q.vector); !st.ok()) {
     d.admit = false;
     d.reason = "index: " + st.message();
   }
@@ -208,10 +248,13 @@ void SemanticCache::Adopt(const CacheKey& key, const PreparedQuery& q) {
   std::unique_lock lock(mu_);
   auto it = entries_.find(IdOf(key));
   if (it == entries_.end() || !(it->second.key == key) || !it->second.orphan) return;
+  auto pit = partitions_.find(it->second.partition);
+  std::vector<float> vector;
+  if (pit == partitions_.end() || !pit->second.index().GetVector(it->first, &vector).ok()) return;
   EntryState e = std::move(it->second);  // InsertLocked replaces the moved-from original
   e.orphan = false;
   e.partition = q.split.context_signature;
-  (void)InsertLocked(std::move(e));
+  (void)InsertLocked(std::move(e), vector);
 }
 
 bool SemanticCache::Remove(const CacheKey& key) {
@@ -242,17 +285,30 @@ size_t SemanticCache::orphans() const {
   return orphans_;
 }
 
+size_t SemanticCache::large_index_failures() const {
+  std::shared_lock lock(mu_);
+  return large_index_failures_;
+}
+
+Status SemanticCache::last_large_index_error() const {
+  std::shared_lock lock(mu_);
+  return last_large_index_error_;
+}
+
 std::vector<PersistedEntry> SemanticCache::Snapshot() const {
   std::shared_lock lock(mu_);
   std::vector<PersistedEntry> out;
   out.reserve(entries_.size());
   for (const auto& [id, e] : entries_) {
     PersistedEntry p;
+    auto pit = partitions_.find(e.partition);
+    // Every entry's vector is in its partition's index (InsertLocked keeps them in step), and the
+    // cache's engines keep floats; an entry whose vector could not be read would not restore.
+    if (pit == partitions_.end() || !pit->second.index().GetVector(id, &p.vector).ok()) continue;
     p.key = e.key;
     p.partition = e.partition;
     p.orphan = e.orphan;
     p.question = e.question;
-    p.vector = e.vector;
     p.observations = e.observations;
     out.push_back(std::move(p));
   }
@@ -268,15 +324,19 @@ Status SemanticCache::Restore(std::vector<PersistedEntry> entries) {
       ++skipped;
       continue;
     }
+    // Admitted while a deferred load ran: the live entry is the newer one.
+    if (auto live = entries_.find(IdOf(p.key)); live != entries_.end() && live->second.key == p.key)
+      continue;
     EntryState e;
     e.key = p.key;
     e.partition = p.partition;
     e.orphan = p.orphan;
     e.question = std::move(p.question);
     e.guard = ExtractGuardFeatures(e.question);
-    e.vector = std::move(p.vector);
     e.observations = std::move(p.observations);
-    if (!InsertLocked(std::move(e)).ok()) ++skipped;
+    for (const VerificationObservation& o : e.observations)
+      calibration_.Add(o.similarity, o.correct);
+    if (!InsertLocked(std::move(e), p.vector).ok()) ++skipped;
   }
   if (skipped > 0) {
     return InvalidArgumentError(std::to_string(skipped) + " entries could not be restored");

@@ -4,7 +4,11 @@
 // Entries live in partitions keyed by the context signature (semantic_query.h): tenant, namespace,
 // route, answer-affecting headers, model, sampling parameters, system prompt, tools and earlier
 // turns must all agree before two questions are compared by meaning. Each partition has its own
-// vector index: exact flat search while small, HNSW once it holds more than hnsw_threshold entries.
+// vector index: exact flat search while small, HNSW (or IVF-PQ) once it holds more than
+// hnsw_threshold entries. The index holds the only copy of an entry's vector; Snapshot and Adopt
+// read it back (VectorIndex::GetVector). If building the large index fails, the partition stays
+// flat (still exact, only slower), the failure is counted (large_index_failures) and the switch is
+// tried again once the partition has doubled.
 //
 //   SemanticCache cache(options, embedder);
 //   StatusOr<PreparedQuery> q = cache.Prepare(route, normalized_body, scope);   // split + embed
@@ -14,12 +18,13 @@
 //   cache.Admit(*q, key, answer_text, cost);   // after the answer is stored
 //
 // The cache never reads the store: the caller fetches a candidate's answer by its key and calls
-// Remove when the store no longer has it (deleted, expired, evicted), so the index follows the
-// store lazily. Entries rebuilt from the store (semantic_index_file.h) do not know their tenant:
-// they sit in "orphan" partitions (the signature with a tenant marker and no headers) and come back
-// as candidates with `orphan` set; the caller must prove the candidate belongs to the requester
-// (the cache key recomputed with the requester's scope equals the candidate's key) and then calls
-// Adopt, which moves it into its full partition.
+// Remove when the store no longer has it (deleted, expired, evicted): at once when the store
+// reports the removal (StoreRemovalListener; the gateway relays it), else lazily when a lookup
+// finds the entry gone. Entries rebuilt from the store (semantic_index_file.h) do not know their
+// tenant: they sit in "orphan" partitions (the signature with a tenant marker and no headers) and
+// come back as candidates with `orphan` set; the caller must prove the candidate belongs to the
+// requester (the cache key recomputed with the requester's scope equals the candidate's key) and
+// then calls Adopt, which moves it into its full partition.
 //
 // Thread safety: every method may be called concurrently (a reader-writer lock over the partition
 // and entry maps; each index has its own lock). Prepare embeds outside any lock; call it on worker
@@ -35,7 +40,9 @@
 #include <mutex>
 #include <random>
 #include <shared_mutex>
+#include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -44,6 +51,7 @@
 #include "deja/status.h"
 #include "deja/store.h"
 #include "semantic/embedder.h"
+#include "semantic/flat_index.h"
 #include "semantic/guards.h"
 #include "semantic/quality_filter.h"
 #include "semantic/semantic_query.h"
@@ -58,11 +66,13 @@ using Signature = std::array<uint8_t, 32>;
 inline constexpr std::string_view kOrphanTenant = "deja semantic orphan";
 
 struct SemanticCacheOptions {
-  int query_turns = 1;               // QueryOptions::query_turns
-  size_t candidates = 4;             // nearest entries looked at per lookup
-  double max_false_hit_rate = 0.05;  // vCache delta; 1 turns verification off
-  double confidence_z = 1.96;        // Wilson bound width
-  size_t max_observations = 128;     // per entry, most recent kept
+  int query_turns = 1;                           // QueryOptions::query_turns
+  size_t candidates = 4;                         // nearest entries looked at per lookup
+  double max_false_hit_rate = 0.05;              // vCache delta; 1 turns verification off
+  FalseHitBound bound = FalseHitBound::kServed;  // what delta bounds (vcache_policy.h)
+  double audit_rate = 0.01;                      // confident hits verified anyway
+  double confidence_z = 1.96;                    // Wilson bound width
+  size_t max_observations = 128;                 // per entry, most recent kept
   size_t hnsw_threshold = 4096;      // a partition switches from flat to HNSW above this size
   std::string large_index = "hnsw";  // the index kind past hnsw_threshold: "hnsw" or "ivfpq"
   AdmissionOptions admission;
@@ -89,8 +99,9 @@ struct Candidate {
 };
 
 struct ExploreDecision {
-  bool explore = false;
-  VCacheEstimate estimate;
+  bool explore = false;  // verify upstream instead of serving
+  bool audit = false;    // explore although confident (a sample of would-be served hits)
+  VCacheDecision decision;
 };
 
 // One entry as saved and restored (semantic_index_file.h).
@@ -118,13 +129,20 @@ class SemanticCache {
                                   const ContextScope& scope) const;
   // Entries of the query's partition (and its orphan partition) with similarity >= threshold,
   // best first, at most options().candidates, each with its guard check against the query.
+  // Errors: InvalidArgument for a vector of the wrong dimension, or the index search's error (the
+  // caller should treat the lookup as a miss and count the failure).
   StatusOr<std::vector<Candidate>> Candidates(const PreparedQuery& query, double threshold) const;
 
   // vCache: should this would-be hit be verified upstream instead of served?
   ExploreDecision DecideExplore(const CacheKey& key, float similarity);
+  // Adds the outcome to the entry's observations (if still indexed) and to the pooled evidence.
   void RecordVerification(const CacheKey& key, float similarity, bool correct);
+  // Verifications in the pooled evidence (after fading, see SimilarityCalibration).
+  int64_t pooled_observations() const;
 
   // Quality filter, admission score, near-duplicate check, then insertion. `cost` in tokens.
+  // When the near-duplicate search or the insertion fails the entry is not admitted and the
+  // reason starts with "index: ".
   AdmissionDecision Admit(const PreparedQuery& query, const CacheKey& key,
                           std::string_view answer_text, double cost, uint64_t frequency = 1);
   // Moves an orphan into the query's full partition (its tenant is now proven).
@@ -136,16 +154,28 @@ class SemanticCache {
   size_t size() const;
   size_t partitions() const;
   size_t orphans() const;
+  // Failed attempts to rebuild a partition as the large index (a partition tries again only once
+  // it has doubled), and the last such error (OK if none).
+  size_t large_index_failures() const;
+  Status last_large_index_error() const;
 
   std::vector<PersistedEntry> Snapshot() const;
   // Adds entries (e.g. loaded from disk, or rebuilt); entries whose vector has the wrong dimension
   // are skipped and counted in the returned status message (InvalidArgument) after the rest load.
+  // An entry whose key is already indexed keeps its indexed state (an admission made while a
+  // deferred load runs is newer than the saved copy; semantic_setup.h).
   Status Restore(std::vector<PersistedEntry> entries);
 
  private:
   struct Partition {
-    std::unique_ptr<VectorIndex> index;
-    bool hnsw = false;
+    // Exactly one is set: the exact flat index while the partition is small, then the large one.
+    // The flat index's contents (ids and floats) are what the switch rebuilds from.
+    std::unique_ptr<FlatIndex> flat;
+    std::unique_ptr<VectorIndex> large;
+    // After a failed switch to the large index: the size at which to try again.
+    size_t retry_large_at = 0;
+
+    VectorIndex& index() const { return flat ? static_cast<VectorIndex&>(*flat) : *large; }
   };
   struct EntryState {
     CacheKey key;
@@ -153,17 +183,20 @@ class SemanticCache {
     bool orphan = false;
     std::string question;
     GuardFeatures guard;  // of question, extracted once when the entry joins
-    std::vector<float> vector;
     std::vector<VerificationObservation> observations;
+    // The vector lives only in the partition's index.
   };
 
   static uint64_t IdOf(const CacheKey& key);
   // Under the exclusive lock.
-  Status InsertLocked(EntryState entry);
+  Status InsertLocked(EntryState entry, std::span<const float> vector);
   bool RemoveLocked(uint64_t id);
-  void SearchLocked(const Signature& sig, bool orphan, const PreparedQuery& q, double threshold,
-                    std::vector<Candidate>* out) const;
-  StatusOr<Partition> MakePartition(bool hnsw) const;
+  // Rebuilds a flat partition as the large index; on failure keeps the flat one and counts it.
+  void SwitchToLargeLocked(Partition& part);
+  // Under the lock (shared is enough).
+  Status SearchLocked(const Signature& sig, bool orphan, const PreparedQuery& q, double threshold,
+                      std::vector<Candidate>* out) const;
+  IndexOptions IndexOptionsFor(std::string_view kind) const;
 
   const SemanticCacheOptions options_;
   std::shared_ptr<const Embedder> embedder_;
@@ -171,6 +204,9 @@ class SemanticCache {
   std::map<Signature, Partition> partitions_;
   std::unordered_map<uint64_t, EntryState> entries_;
   size_t orphans_ = 0;
+  size_t large_index_failures_ = 0;    // under mu_
+  Status last_large_index_error_;      // under mu_
+  SimilarityCalibration calibration_;  // under mu_
   std::mutex rng_mu_;
   std::mt19937_64 rng_;
 };

@@ -2,8 +2,10 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <gtest/gtest.h>
 
@@ -113,6 +115,104 @@ TEST_F(SemanticCacheTest, PartitionRebuiltAsEitherLargeIndexKindStillFinds) {
   }
 }
 
+// The cache keeps no vector of its own: Snapshot reads each one back from its partition's index,
+// flat or rebuilt as the large index, exactly as it was embedded.
+TEST_F(SemanticCacheTest, SnapshotReadsVectorsBackFromEitherIndexKind) {
+  for (size_t threshold : {size_t{100}, size_t{4}}) {  // stays flat; switches to HNSW
+    SCOPED_TRACE(threshold);
+    SemanticCacheOptions o = Options();
+    o.hnsw_threshold = threshold;
+    o.admission.near_duplicate_similarity = 1.01;
+    SemanticCache cache(o, Embedder());
+    std::map<CacheKey, std::vector<float>> embedded;
+    ContextScope scope;
+    for (int i = 0; i < 10; ++i) {
+      auto q = cache.Prepare(Route::kChatCompletions,
+                             Chat("what is item " + std::to_string(i) + " made of"), scope);
+      ASSERT_TRUE(q.ok());
+      ASSERT_TRUE(cache.Admit(*q, Key(static_cast<uint8_t>(i + 1)), "answer", 100).admit);
+      embedded[Key(static_cast<uint8_t>(i + 1))] = q->vector;
+    }
+    EXPECT_EQ(cache.large_index_failures(), 0u);
+    std::vector<PersistedEntry> snapshot = cache.Snapshot();
+    ASSERT_EQ(snapshot.size(), embedded.size());
+    for (const PersistedEntry& p : snapshot) EXPECT_EQ(p.vector, embedded[p.key]);
+  }
+}
+
+// A rebuilt (orphan) entry moves to the requester's partition with its own vector.
+TEST_F(SemanticCacheTest, AdoptMovesTheEntryWithItsVector) {
+  PreparedQuery q = Prepare(Chat("How tall is Mount Everest?"));
+  ContextScope orphan;
+  orphan.tenant = kOrphanTenant;
+  auto split =
+      SplitSemanticQuery(Route::kChatCompletions, Chat("How tall is Mount Everest?"), {}, orphan);
+  ASSERT_TRUE(split.ok());
+  EXPECT_EQ(q.orphan_signature, split->context_signature);
+  PersistedEntry e;
+  e.key = Key(1);
+  e.partition = q.orphan_signature;
+  e.orphan = true;
+  e.question = q.split.query;
+  e.vector = q.vector;
+  std::vector<PersistedEntry> entries;
+  entries.push_back(e);
+  ASSERT_TRUE(cache_.Restore(std::move(entries)).ok());
+  auto hits = cache_.Candidates(q, 0.99);
+  ASSERT_TRUE(hits.ok());
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_TRUE((*hits)[0].orphan);
+  cache_.Adopt(Key(1), q);
+  EXPECT_EQ(cache_.orphans(), 0u);
+  EXPECT_EQ(cache_.partitions(), 1u);
+  hits = cache_.Candidates(q, 0.99);
+  ASSERT_TRUE(hits.ok());
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_FALSE((*hits)[0].orphan);
+  std::vector<PersistedEntry> snapshot = cache_.Snapshot();
+  ASSERT_EQ(snapshot.size(), 1u);
+  EXPECT_EQ(snapshot[0].partition, q.split.context_signature);
+  EXPECT_EQ(snapshot[0].vector, q.vector);
+}
+
+// A large index that cannot be built leaves the partition flat (still found), counted once per
+// attempt, and retried only when the partition has doubled, not on every insertion.
+TEST_F(SemanticCacheTest, FailedSwitchToTheLargeIndexIsCountedAndRetriedAfterDoubling) {
+  SemanticCacheOptions o = Options();
+  o.hnsw_threshold = 8;
+  o.large_index = "no such index";
+  o.admission.near_duplicate_similarity = 1.01;
+  SemanticCache cache(o, Embedder());
+  ContextScope scope;
+  for (int i = 0; i < 20; ++i) {
+    auto q = cache.Prepare(Route::kChatCompletions,
+                           Chat("what is item " + std::to_string(i) + " made of"), scope);
+    ASSERT_TRUE(q.ok());
+    ASSERT_TRUE(cache.Admit(*q, Key(static_cast<uint8_t>(i + 1)), "answer", 100).admit);
+  }
+  // Tried at 9 entries and again at 18: two failures, not twelve.
+  EXPECT_EQ(cache.large_index_failures(), 2u);
+  EXPECT_EQ(cache.last_large_index_error().code(), StatusCode::kInvalidArgument);
+  auto q = cache.Prepare(Route::kChatCompletions, Chat("what is item 13 made of"), scope);
+  auto hits = cache.Candidates(*q, 0.99);
+  ASSERT_TRUE(hits.ok());
+  ASSERT_FALSE(hits->empty());
+  EXPECT_EQ((*hits)[0].key, Key(14));
+}
+
+// A failing index search is an error of Candidates (the gateway counts it), and Admit does not
+// insert without its near-duplicate check.
+TEST_F(SemanticCacheTest, SearchErrorsReachTheCaller) {
+  ASSERT_TRUE(cache_.Admit(Prepare(Chat("What is a monad?")), Key(1), "A monoid.", 100).admit);
+  PreparedQuery bad = Prepare(Chat("What is a functor?"));
+  bad.vector[0] = std::nanf("");  // the index rejects the query
+  EXPECT_EQ(cache_.Candidates(bad, 0).status().code(), StatusCode::kInvalidArgument);
+  AdmissionDecision d = cache_.Admit(bad, Key(2), "A mapping.", 100);
+  EXPECT_FALSE(d.admit);
+  EXPECT_EQ(d.reason.rfind("index: search failed: ", 0), 0u) << d.reason;
+  EXPECT_EQ(cache_.size(), 1u);
+}
+
 TEST_F(SemanticCacheTest, SaveLoadRoundTripAndCorruptionIsDataLoss) {
   PreparedQuery q = Prepare(Chat("How tall is Mount Everest?"));
   ASSERT_TRUE(cache_.Admit(q, Key(1), "8849 m", 100).admit);
@@ -145,10 +245,38 @@ TEST_F(SemanticCacheTest, RemoveAndExplorationDecision) {
   ASSERT_TRUE(cache_.Admit(Prepare(Chat("What is a monad?")), Key(1), "A monoid.", 100).admit);
   EXPECT_TRUE(cache_.Contains(Key(1)));
   ExploreDecision d = cache_.DecideExplore(Key(1), 0.9f);
-  EXPECT_DOUBLE_EQ(d.estimate.explore_probability, 0.95);
+  EXPECT_TRUE(d.explore);  // no evidence yet: verified, not served
+  EXPECT_DOUBLE_EQ(d.decision.explore_probability, 1);
+  EXPECT_FALSE(d.audit);
   EXPECT_TRUE(cache_.Remove(Key(1)));
   EXPECT_FALSE(cache_.Remove(Key(1)));
   EXPECT_EQ(cache_.partitions(), 0u);
+}
+
+TEST_F(SemanticCacheTest, EvidenceFromOtherEntriesProvesANewOne) {
+  // Each entry verified once (as when every question is reworded only once): no entry alone can
+  // reach the bound, the pool of all their outcomes can.
+  for (uint8_t i = 1; i <= 80; ++i) cache_.RecordVerification(Key(i), 0.91f, true);
+  EXPECT_EQ(cache_.pooled_observations(), 80);
+  ASSERT_TRUE(cache_.Admit(Prepare(Chat("What is a monad?")), Key(200), "A monoid.", 100).admit);
+  ExploreDecision d = cache_.DecideExplore(Key(200), 0.92f);
+  EXPECT_TRUE(d.decision.confident);
+  EXPECT_EQ(d.decision.entry.informative, 0);
+  EXPECT_EQ(d.decision.pooled.informative, 80);
+  // Below the pooled evidence nothing vouches: verified.
+  EXPECT_TRUE(cache_.DecideExplore(Key(200), 0.8f).explore);
+  // The entry's own wrong answer at a closer match overrides the pool.
+  cache_.RecordVerification(Key(200), 0.95f, false);
+  EXPECT_TRUE(cache_.DecideExplore(Key(200), 0.92f).explore);
+  EXPECT_EQ(cache_.pooled_observations(), 81);
+}
+
+TEST_F(SemanticCacheTest, RestoredObservationsRejoinThePool) {
+  ASSERT_TRUE(cache_.Admit(Prepare(Chat("What is a monad?")), Key(1), "A monoid.", 100).admit);
+  for (int i = 0; i < 5; ++i) cache_.RecordVerification(Key(1), 0.9f, true);
+  SemanticCache restored(Options(), Embedder());
+  ASSERT_TRUE(restored.Restore(cache_.Snapshot()).ok());
+  EXPECT_EQ(restored.pooled_observations(), 5);
 }
 
 }  // namespace

@@ -1,25 +1,20 @@
 #include "semantic/semantic_index_file.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
-#include <cstdio>
-#include <cstring>
-#include <fstream>
-#include <iterator>
+#include <memory>
 #include <set>
+#include <span>
 
-#include "core/blake3.h"
+#include "semantic/index_file.h"
 #include "semantic/quality_filter.h"
 
 namespace deja::semantic {
 namespace {
 
-constexpr char kMagic[8] = {'D', 'E', 'J', 'A', 'S', 'E', 'M', '1'};
-constexpr uint32_t kVersion = 1;
+// The payload's own layout version, below the container's format version.
+constexpr uint32_t kPayloadVersion = 1;
 
+// Buffers a payload's fields for IndexFileWriter::Write.
 template <typename T>
 void Put(std::string* out, T v) {
   out->append(reinterpret_cast<const char*>(&v), sizeof v);
@@ -30,56 +25,37 @@ void PutString(std::string* out, std::string_view s) {
   out->append(s);
 }
 
-class Reader {
- public:
-  explicit Reader(std::string_view data) : data_(data) {}
-  template <typename T>
-  bool Get(T* v) {
-    if (data_.size() - pos_ < sizeof(T)) return false;
-    std::memcpy(v, data_.data() + pos_, sizeof(T));
-    pos_ += sizeof(T);
-    return true;
-  }
-  bool GetBytes(void* out, size_t n) {
-    if (data_.size() - pos_ < n) return false;
-    std::memcpy(out, data_.data() + pos_, n);
-    pos_ += n;
-    return true;
-  }
-  bool GetString(std::string* s) {
-    uint32_t n = 0;
-    if (!Get(&n) || data_.size() - pos_ < n) return false;
-    s->assign(data_.data() + pos_, n);
-    pos_ += n;
-    return true;
-  }
-  bool done() const { return pos_ == data_.size(); }
+template <typename T>
+Status Get(vindex::IndexFileReader& r, T* v) {
+  return r.Read(v, sizeof *v);
+}
 
- private:
-  std::string_view data_;
-  size_t pos_ = 0;
-};
+Status GetString(vindex::IndexFileReader& r, std::string* s) {
+  uint32_t n = 0;
+  DEJA_RETURN_IF_ERROR(Get(r, &n));
+  DEJA_ASSIGN_OR_RETURN(std::span<const uint8_t> bytes, r.Take(n));
+  s->assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  return Status::Ok();
+}
 
-Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return InternalError("cannot create " + tmp + ": " + std::strerror(errno));
-  size_t off = 0;
-  while (off < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return InternalError("cannot write " + tmp + ": " + std::strerror(errno));
-    }
-    off += static_cast<size_t>(n);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    return InternalError("cannot replace " + path + ": " + std::strerror(errno));
+Status ReadEntry(vindex::IndexFileReader& r, uint32_t dims, PersistedEntry* e) {
+  uint8_t orphan = 0;
+  uint32_t observations = 0;
+  DEJA_RETURN_IF_ERROR(r.Read(e->key.bytes.data(), e->key.bytes.size()));
+  DEJA_RETURN_IF_ERROR(r.Read(e->partition.data(), e->partition.size()));
+  DEJA_RETURN_IF_ERROR(Get(r, &orphan));
+  DEJA_RETURN_IF_ERROR(GetString(r, &e->question));
+  e->vector.resize(dims);
+  DEJA_RETURN_IF_ERROR(r.Read(e->vector.data(), size_t{dims} * sizeof(float)));
+  DEJA_RETURN_IF_ERROR(Get(r, &observations));
+  e->orphan = orphan != 0;
+  for (uint32_t j = 0; j < observations; ++j) {
+    VerificationObservation o;
+    uint8_t correct = 0;
+    DEJA_RETURN_IF_ERROR(Get(r, &o.similarity));
+    DEJA_RETURN_IF_ERROR(Get(r, &correct));
+    o.correct = correct != 0;
+    e->observations.push_back(o);
   }
   return Status::Ok();
 }
@@ -89,12 +65,12 @@ Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
 Status SaveSemanticIndex(const SemanticCache& cache, const std::string& path) {
   const std::vector<PersistedEntry> entries = cache.Snapshot();
   const uint32_t dims = static_cast<uint32_t>(cache.embedder().dimensions());
+  DEJA_ASSIGN_OR_RETURN(
+      std::unique_ptr<vindex::IndexFileWriter> writer,
+      vindex::IndexFileWriter::Create(path, vindex::IndexKind::kSemanticCache, dims));
   std::string out;
-  out.reserve(64 + entries.size() * (dims * 4 + 160));
-  out.append(kMagic, sizeof kMagic);
-  Put<uint32_t>(&out, kVersion);
+  Put<uint32_t>(&out, kPayloadVersion);
   PutString(&out, cache.embedder().name());
-  Put<uint32_t>(&out, dims);
   Put<uint64_t>(&out, entries.size());
   for (const PersistedEntry& e : entries) {
     out.append(reinterpret_cast<const char*>(e.key.bytes.data()), e.key.bytes.size());
@@ -107,64 +83,46 @@ Status SaveSemanticIndex(const SemanticCache& cache, const std::string& path) {
       Put<float>(&out, o.similarity);
       Put<uint8_t>(&out, o.correct ? 1 : 0);
     }
+    // The writer buffers and hashes; handing it entry by entry keeps `out` small.
+    DEJA_RETURN_IF_ERROR(writer->Write(out.data(), out.size()));
+    out.clear();
   }
-  Blake3 h;
-  h.Update(out);
-  const auto digest = h.Finalize();
-  out.append(reinterpret_cast<const char*>(digest.data()), digest.size());
-  return WriteFileAtomically(path, out);
+  DEJA_RETURN_IF_ERROR(writer->Write(out.data(), out.size()));
+  return writer->Commit();
 }
 
 StatusOr<std::vector<PersistedEntry>> LoadSemanticIndex(const std::string& path,
                                                         std::string_view embedder_name,
                                                         int dimensions) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFoundError("no semantic index at " + path);
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (data.size() < sizeof kMagic + 32) return DataLossError(path + " is truncated");
-  Blake3 h;
-  h.Update(std::string_view(data).substr(0, data.size() - 32));
-  const auto digest = h.Finalize();
-  if (std::memcmp(digest.data(), data.data() + data.size() - 32, 32) != 0) {
-    return DataLossError(path + ": checksum mismatch");
+  DEJA_ASSIGN_OR_RETURN(std::unique_ptr<vindex::IndexFileReader> reader,
+                        vindex::IndexFileReader::Open(path));
+  if (reader->kind() != vindex::IndexKind::kSemanticCache) {
+    return DataLossError(path + " holds a vector index, not the semantic cache");
   }
-  Reader r(std::string_view(data).substr(0, data.size() - 32));
-  char magic[8];
-  uint32_t version = 0, dims = 0;
-  uint64_t count = 0;
+  uint32_t version = 0;
   std::string name;
-  if (!r.GetBytes(magic, 8) || std::memcmp(magic, kMagic, 8) != 0 || !r.Get(&version) ||
-      version != kVersion || !r.GetString(&name) || !r.Get(&dims) || !r.Get(&count)) {
-    return DataLossError(path + ": bad header");
+  uint64_t count = 0;
+  DEJA_RETURN_IF_ERROR(Get(*reader, &version));
+  if (version != kPayloadVersion) {
+    return DataLossError(path + " has unsupported semantic payload version " +
+                         std::to_string(version));
   }
-  if (name != embedder_name || static_cast<int>(dims) != dimensions) {
+  DEJA_RETURN_IF_ERROR(GetString(*reader, &name));
+  DEJA_RETURN_IF_ERROR(Get(*reader, &count));
+  const uint32_t dims = reader->dimensions();
+  if (name != embedder_name || static_cast<int64_t>(dims) != dimensions) {
     return FailedPreconditionError(path + " was made by embedder " + name + " (" +
                                    std::to_string(dims) + " dimensions)");
   }
   std::vector<PersistedEntry> out;
   for (uint64_t i = 0; i < count; ++i) {
     PersistedEntry e;
-    uint8_t orphan = 0;
-    uint32_t nobs = 0;
-    e.vector.resize(dims);
-    if (!r.GetBytes(e.key.bytes.data(), 32) || !r.GetBytes(e.partition.data(), 32) ||
-        !r.Get(&orphan) || !r.GetString(&e.question) ||
-        !r.GetBytes(e.vector.data(), dims * sizeof(float)) || !r.Get(&nobs)) {
-      return DataLossError(path + ": entry " + std::to_string(i) + " is truncated");
-    }
-    e.orphan = orphan != 0;
-    for (uint32_t j = 0; j < nobs; ++j) {
-      VerificationObservation o;
-      uint8_t correct = 0;
-      if (!r.Get(&o.similarity) || !r.Get(&correct)) {
-        return DataLossError(path + ": entry " + std::to_string(i) + " is truncated");
-      }
-      o.correct = correct != 0;
-      e.observations.push_back(o);
+    if (Status st = ReadEntry(*reader, dims, &e); !st.ok()) {
+      return DataLossError(path + ": entry " + std::to_string(i) + ": " + st.message());
     }
     out.push_back(std::move(e));
   }
-  if (!r.done()) return DataLossError(path + ": trailing bytes");
+  if (reader->remaining() != 0) return DataLossError(path + ": trailing bytes");
   return out;
 }
 

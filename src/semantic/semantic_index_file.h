@@ -2,12 +2,16 @@
 // periodically), load on start, rebuild from the store when the file is missing, corrupt or was
 // made by another embedder.
 //
-// File (<data_dir>/semantic/index.bin), little-endian:
-//   "DEJASEM1" | u32 version (1) | u32 len + embedder name | u32 dimensions | u64 entry count
+// File (<data_dir>/semantic/index.bin): the vector-index container of index_file.h (kind
+// IndexKind::kSemanticCache, the embedder's dimensions in its header; written to a unique temporary
+// file, fsynced, renamed, directory fsynced; a BLAKE3 trailer makes any torn, truncated or altered
+// file DataLoss before a byte of it is parsed). Its payload, little-endian:
+//   u32 payload version (1) | u32 len + embedder name | u64 entry count
 //   per entry: 32-byte cache key | 32-byte partition signature | u8 orphan | u32 len + question |
 //              dimensions x f32 vector | u32 n + n x (f32 similarity, u8 correct) observations
-//   trailer: 32-byte BLAKE3 of everything before it
-// Written to a temporary file, fsynced and renamed, so a crash leaves the old file or the new one.
+// A crash while saving leaves the old file or the new one. A file of another layout (a vector
+// index, the pre-container "DEJASEM1" format, another payload version) is DataLoss: the caller
+// rebuilds from the store.
 // The vectors are what is expensive to recompute (an embedder pass over every entry); the
 // per-partition indexes are rebuilt from them in memory on load (a flat add is a copy; HNSW
 // partitions are inserted in a batch).
@@ -29,8 +33,9 @@ namespace deja::semantic {
 // Writes the cache's entries to `path` atomically.
 Status SaveSemanticIndex(const SemanticCache& cache, const std::string& path);
 
-// The entries saved at `path`. NotFound: no file. DataLoss: the checksum or structure is wrong.
-// FailedPrecondition: made by another embedder (name or dimensions differ): rebuild.
+// The entries saved at `path`. NotFound: no file. DataLoss: torn, corrupt, or not this format.
+// FailedPrecondition: made by another embedder (name or dimensions differ): rebuild. Unavailable:
+// the file could not be read.
 StatusOr<std::vector<PersistedEntry>> LoadSemanticIndex(const std::string& path,
                                                         std::string_view embedder_name,
                                                         int dimensions);

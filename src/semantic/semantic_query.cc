@@ -163,14 +163,19 @@ StatusOr<SemanticQuery> SplitSemanticQuery(Route route, const json::Value& reque
     if (i > 0) out.query.push_back('\n');
   }
   out.context = json::WriteCanonical(body);
+  out.context_signature = ContextSignature(route, out.context, scope);
+  return out;
+}
+
+std::array<uint8_t, 32> ContextSignature(Route route, std::string_view context,
+                                         const ContextScope& scope) {
   Blake3 h = Blake3::DeriveKey("deja semantic context signature v1");
   UpdateFramed(&h, RoutePath(route));
   UpdateFramed(&h, scope.tenant);
   UpdateFramed(&h, scope.cache_namespace);
   UpdateFramed(&h, scope.keyed_headers);
-  UpdateFramed(&h, out.context);
-  out.context_signature = h.Finalize();
-  return out;
+  UpdateFramed(&h, context);
+  return h.Finalize();
 }
 
 }  // namespace deja::semantic

@@ -80,4 +80,10 @@ StatusOr<SemanticQuery> SplitSemanticQuery(Route route, const json::Value& reque
                                            const QueryOptions& options = {},
                                            const ContextScope& scope = {});
 
+// The context_signature of a `route` request whose SemanticQuery::context is `context`, under
+// `scope`: what SplitSemanticQuery with that scope would give, without splitting again (the scope
+// is not part of the context). E.g. the signature of the same request in another tenant.
+std::array<uint8_t, 32> ContextSignature(Route route, std::string_view context,
+                                         const ContextScope& scope);
+
 }  // namespace deja::semantic

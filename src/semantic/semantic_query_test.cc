@@ -246,5 +246,21 @@ TEST(SemanticQueryTest, ScopeAndRouteSeparateSignatures) {
   EXPECT_NE(MustSplit(Route::kAnthropicMessages, body).context_signature, base.context_signature);
 }
 
+TEST(SemanticQueryTest, ContextSignatureForAnotherScopeMatchesASplitWithIt) {
+  const std::string body = Conversation("Obama", "How old is he?");
+  ContextScope mine;
+  mine.tenant = "acme";
+  mine.cache_namespace = "prod";
+  mine.keyed_headers = R"({"openai-beta":"x"})";
+  ContextScope other;
+  other.tenant = "orphans";
+  other.cache_namespace = "prod";
+  const SemanticQuery q = MustSplit(Route::kChatCompletions, body, {}, mine);
+  const SemanticQuery o = MustSplit(Route::kChatCompletions, body, {}, other);
+  EXPECT_EQ(ContextSignature(Route::kChatCompletions, q.context, mine), q.context_signature);
+  EXPECT_EQ(ContextSignature(Route::kChatCompletions, q.context, other), o.context_signature);
+  EXPECT_NE(o.context_signature, q.context_signature);
+}
+
 }  // namespace
 }  // namespace deja::semantic

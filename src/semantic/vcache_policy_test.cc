@@ -54,5 +54,96 @@ TEST(VCachePolicyTest, WilsonUpperBound) {
   EXPECT_LE(WilsonUpper(100, 100, 1.96), 1);
 }
 
+TEST(SimilarityCalibrationTest, LearnsTheLowestThresholdWhoseTailIsRightOftenEnough) {
+  SimilarityCalibration pool;
+  EXPECT_DOUBLE_EQ(pool.Estimate(0.9f, 1.96).upper_wrong, 1);  // nothing seen
+  for (int i = 0; i < 100; ++i) pool.Add(0.93f, true);
+  for (int i = 0; i < 100; ++i) pool.Add(0.96f, true);
+  // 200 correct at >= 0.93: a match at 0.93 or above is served on that evidence.
+  VCacheEstimate at95 = pool.Estimate(0.95f, 1.96);
+  EXPECT_EQ(at95.informative, 200);
+  EXPECT_LT(at95.upper_wrong, 0.05);
+  EXPECT_LT(pool.Estimate(0.93f, 1.96).upper_wrong, 0.05);
+  // Below every observation nothing vouches.
+  EXPECT_DOUBLE_EQ(pool.Estimate(0.92f, 1.96).upper_wrong, 1);
+  // Looser matches that are often wrong do not spoil the tail above them.
+  for (int i = 0; i < 100; ++i) pool.Add(0.8f, i % 2 == 0);
+  EXPECT_GT(pool.Estimate(0.85f, 1.96).upper_wrong, 0.15);  // 50 wrong of 300
+  EXPECT_LT(pool.Estimate(0.95f, 1.96).upper_wrong, 0.05);
+}
+
+TEST(SimilarityCalibrationTest, WrongEvidenceInTheTailRaisesTheBound) {
+  SimilarityCalibration pool;
+  for (int i = 0; i < 200; ++i) pool.Add(0.9f, i % 10 != 0);  // 10% wrong at 0.9
+  VCacheEstimate e = pool.Estimate(0.95f, 1.96);
+  EXPECT_EQ(e.wrong, 20);
+  EXPECT_GT(e.upper_wrong, 0.1);
+  // Closer matches that are right lower the average of the tail: once the tail from some t <= s
+  // is right often enough, s is served (the served rate is an average over the served matches).
+  for (int i = 0; i < 2000; ++i) pool.Add(0.97f, true);
+  EXPECT_LT(pool.Estimate(0.95f, 1.96).upper_wrong, 0.05);
+  EXPECT_LT(pool.Estimate(0.9f, 1.96).upper_wrong, 0.05);  // 20 wrong of 2200
+  EXPECT_DOUBLE_EQ(pool.Estimate(0.85f, 1.96).upper_wrong, 1);
+}
+
+TEST(SimilarityCalibrationTest, FadesOldEvidenceKeepingItsWrongShare) {
+  SimilarityCalibration pool;
+  for (int64_t i = 0; i < SimilarityCalibration::kMaxTotal; ++i) pool.Add(0.9f, i % 4 != 0);
+  EXPECT_EQ(pool.total(), SimilarityCalibration::kMaxTotal);
+  pool.Add(0.9f, true);  // past the cap: halved
+  EXPECT_LE(pool.total(), SimilarityCalibration::kMaxTotal / 2 + 1);
+  VCacheEstimate e = pool.Estimate(0.9f, 1.96);
+  EXPECT_NEAR(static_cast<double>(e.wrong) / e.informative, 0.25, 0.001);
+}
+
+DecideOptions Served(double delta, double audit = 0) {
+  DecideOptions o;
+  o.max_false_hit_rate = delta;
+  o.audit_rate = audit;
+  return o;
+}
+
+TEST(VCacheDecideTest, ServedBoundVerifiesEveryUnprovenMatch) {
+  SimilarityCalibration pool;
+  VCacheDecision d = Decide({}, pool, 0.9f, Served(0.05));
+  EXPECT_FALSE(d.confident);
+  EXPECT_DOUBLE_EQ(d.explore_probability, 1);
+  // Proven by the pool: served, and audited at the audit rate only.
+  for (int i = 0; i < 100; ++i) pool.Add(0.89f, true);
+  d = Decide({}, pool, 0.9f, Served(0.05, 0.01));
+  EXPECT_TRUE(d.confident);
+  EXPECT_LE(d.upper_wrong, 0.05);
+  EXPECT_DOUBLE_EQ(d.explore_probability, 0.01);
+}
+
+TEST(VCacheDecideTest, TheEntrysOwnWrongEvidenceVetoesThePool) {
+  SimilarityCalibration pool;
+  for (int i = 0; i < 500; ++i) pool.Add(0.89f, true);
+  std::vector<VerificationObservation> entry = {{0.95f, false}};
+  VCacheDecision d = Decide(entry, pool, 0.9f, Served(0.05));
+  EXPECT_EQ(d.entry.wrong, 1);
+  EXPECT_FALSE(d.confident);
+  EXPECT_DOUBLE_EQ(d.explore_probability, 1);
+  // A closer match than the wrong one is not vetoed.
+  EXPECT_TRUE(Decide(entry, pool, 0.96f, Served(0.05)).confident);
+}
+
+TEST(VCacheDecideTest, LookupsBoundServesWithProbabilityDeltaOverU) {
+  SimilarityCalibration pool;
+  DecideOptions o = Served(0.05);
+  o.bound = FalseHitBound::kLookups;
+  VCacheDecision d = Decide({}, pool, 0.9f, o);
+  EXPECT_DOUBLE_EQ(d.explore_probability,
+                   0.95);  // vCache's cold start: serve with probability delta
+  EXPECT_FALSE(d.confident);
+}
+
+TEST(VCacheDecideTest, RateOneServesEverything) {
+  SimilarityCalibration pool;
+  std::vector<VerificationObservation> wrong(10, VerificationObservation{0.95f, false});
+  VCacheDecision d = Decide(wrong, pool, 0.9f, Served(1.0, 0.5));
+  EXPECT_DOUBLE_EQ(d.explore_probability, 0);
+}
+
 }  // namespace
 }  // namespace deja::semantic

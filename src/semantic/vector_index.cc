@@ -77,6 +77,9 @@ StatusOr<std::unique_ptr<VectorIndex>> LoadIndex(const IndexOptions& options,
   DEJA_ASSIGN_OR_RETURN(std::unique_ptr<vindex::IndexFileReader> reader,
                         vindex::IndexFileReader::Open(path));
   const vindex::IndexKind kind = reader->kind();
+  if (kind == vindex::IndexKind::kSemanticCache) {
+    return InvalidArgumentError(path + " holds a semantic cache, not a vector index");
+  }
   const char* file_kind = kind == vindex::IndexKind::kFlat   ? "flat"
                           : kind == vindex::IndexKind::kHnsw ? "hnsw"
                                                              : "ivfpq";

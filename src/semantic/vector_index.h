@@ -23,11 +23,11 @@
 //   index = LoadIndex(opts, path);               // on start; DataLoss => rebuild from the store
 //
 // Thread safety: every method may be called concurrently from many threads. Each engine guards its
-// state with a reader-writer lock: Search, size, MemoryBytes and Save take it shared (so searches
-// run in parallel with each other and with Save), Add and Remove take it exclusive (a search waits
-// for at most one insertion, ~0.1-1 ms for HNSW; once, seconds, for the Add that trains IVF-PQ). A
-// waiting writer goes ahead of searches that arrive after it, so a steady search load cannot starve
-// Add. Save blocks writers, not readers.
+// state with a reader-writer lock: Search, GetVector, size, MemoryBytes and Save take it shared (so
+// searches run in parallel with each other and with Save), Add and Remove take it exclusive (a
+// search waits for at most one insertion, ~0.1-1 ms for HNSW; once, seconds, for the Add that
+// trains IVF-PQ). A waiting writer goes ahead of searches that arrive after it, so a steady search
+// load cannot starve Add. Save blocks writers, not readers.
 #pragma once
 
 #include <cstddef>
@@ -62,6 +62,10 @@ class VectorIndex {
   virtual Status Remove(uint64_t id) = 0;
   // The (up to) k stored vectors with the highest inner product with `query`, best first.
   virtual StatusOr<std::vector<Hit>> Search(std::span<const float> query, size_t k) const = 0;
+  // Copies the vector stored under `id` into `out`, exactly as it was added (no engine normalizes
+  // or transforms it). NotFound when `id` is absent; FailedPrecondition when the engine keeps only
+  // codes (compress or ivfpq with rerank = false), from which the floats cannot be recovered.
+  virtual Status GetVector(uint64_t id, std::vector<float>* out) const = 0;
   virtual size_t size() const = 0;
   virtual int dimensions() const = 0;
   // Writes the index to `path` atomically (a temporary file in the same directory, fsync, rename),

@@ -337,4 +337,50 @@ StatusOr<std::string> AnswerText(Route route, const CachedResponse& answer) {
   return text;
 }
 
+namespace {
+
+// The answer's form under `match`: its fingerprint (kStructured) or its text.
+StatusOr<std::string> FormOf(Route route, AnswerMatch match, const CachedResponse& answer,
+                             std::string_view side) {
+  StatusOr<std::string> form = match == AnswerMatch::kStructured
+                                   ? StructuredFingerprint(route, answer)
+                                   : AnswerText(route, answer);
+  if (!form.ok()) {
+    return Status(form.status().code(), std::string(side) + form.status().message());
+  }
+  return form;
+}
+
+}  // namespace
+
+StatusOr<AnswerMatch> ParseAnswerMatch(std::string_view name) {
+  if (name == "structured") return AnswerMatch::kStructured;
+  if (name == "exact") return AnswerMatch::kExactText;
+  if (name == "embedding") return AnswerMatch::kEmbedding;
+  return InvalidArgumentError("unknown answer comparison \"" + std::string(name) +
+                              "\" (structured, exact or embedding)");
+}
+
+StatusOr<AnswerComparison> SameAnswer(Route route, AnswerMatch match,
+                                      const CachedResponse& recorded, const CachedResponse& fresh,
+                                      const TextSimilarity& similarity, double min_similarity) {
+  AnswerComparison out;
+  DEJA_ASSIGN_OR_RETURN(out.recorded_form, FormOf(route, match, recorded, "recorded answer: "));
+  DEJA_ASSIGN_OR_RETURN(out.fresh_form, FormOf(route, match, fresh, "new answer: "));
+  out.same = out.recorded_form == out.fresh_form;
+  if (match != AnswerMatch::kEmbedding) return out;
+  double s = 1.0;
+  if (!out.same) {
+    if (!similarity) return FailedPreconditionError("no embedder for embedding comparison");
+    StatusOr<double> measured = similarity(out.recorded_form, out.fresh_form);
+    if (!measured.ok()) {
+      return Status(measured.status().code(), "embedding: " + measured.status().message());
+    }
+    s = *measured;
+  }
+  out.similarity = s;
+  out.same = s >= min_similarity;
+  return out;
+}
+
 }  // namespace deja::server

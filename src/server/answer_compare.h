@@ -1,8 +1,11 @@
 // What two answers to the same request must share to count as "the same answer".
 //
-// Used by `deja replay` (replay_diff.h) to tell a regression from noise: a re-asked request gets a
-// new id, a new `created` time, maybe another model snapshot and other token counts, and none of
-// that is a change of the answer.
+// Used by `deja replay` (replay_diff.h) to tell a regression from noise, and by the gateway's
+// semantic tier to verify a would-be semantic hit against a fresh answer (semantic.verify), and
+// by shadow mode (structured) to tell whether a would-be hit matched the fresh answer: a
+// re-asked request gets a new id, a new `created` time, maybe another model snapshot and other
+// token counts, and none of that is a change of the answer. SameAnswer (at the end) is the one
+// comparison they all use.
 //
 //   StatusOr<std::string> a = StructuredFingerprint(Route::kChatCompletions, old_answer);
 //   StatusOr<std::string> b = StructuredFingerprint(Route::kChatCompletions, new_answer);
@@ -49,7 +52,10 @@
 // Thread safety: pure functions; safe to call concurrently.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/route.h"
 #include "deja/status.h"
@@ -65,5 +71,36 @@ StatusOr<std::string> StructuredFingerprint(Route route, const CachedResponse& a
 // choices separated by "\n". Embeddings answers have no text: their text is the fingerprint (the
 // rounded vectors as JSON). Same errors as StructuredFingerprint.
 StatusOr<std::string> AnswerText(Route route, const CachedResponse& answer);
+
+// How two answers are compared.
+enum class AnswerMatch {
+  kStructured,  // StructuredFingerprint equality
+  kExactText,   // AnswerText equality, byte for byte
+  kEmbedding,   // AnswerText similarity >= min_similarity (identical texts: 1, nothing embedded)
+};
+// The gateway's semantic.verify names: "structured", "exact", "embedding"; InvalidArgument
+// otherwise.
+StatusOr<AnswerMatch> ParseAnswerMatch(std::string_view name);
+
+// Cosine similarity of two texts, e.g. semantic::TextSimilarity under an embedder. Must be safe to
+// call concurrently when SameAnswer is.
+using TextSimilarity = std::function<StatusOr<double>(std::string_view, std::string_view)>;
+
+struct AnswerComparison {
+  bool same = false;
+  // What was compared, for reports: the fingerprints (kStructured) or the answer texts.
+  std::string recorded_form;
+  std::string fresh_form;
+  std::optional<double> similarity;  // kEmbedding only
+};
+
+// Whether `fresh` is the same answer as `recorded` (a cached or recorded answer to the same or an
+// equivalent request) under `match`. `similarity` and `min_similarity` are used by kEmbedding only.
+// Errors: an unreadable answer (StructuredFingerprint / AnswerText errors), the message prefixed
+// "recorded answer: " or "new answer: "; kEmbedding: FailedPrecondition when `similarity` is empty,
+// else its error, the message prefixed "embedding: ".
+StatusOr<AnswerComparison> SameAnswer(Route route, AnswerMatch match,
+                                      const CachedResponse& recorded, const CachedResponse& fresh,
+                                      const TextSimilarity& similarity, double min_similarity);
 
 }  // namespace deja::server

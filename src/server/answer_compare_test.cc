@@ -265,5 +265,82 @@ TEST(AnswerCompareTest, RejectsWhatIsNotAnAnswer) {
   EXPECT_FALSE(AnswerText(Route::kChatCompletions, Stream({})).ok());
 }
 
+CachedResponse Chat(std::string_view text, std::string_view finish = "stop") {
+  return Body(R"({"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":")" +
+              std::string(text) + R"("},"finish_reason":")" + std::string(finish) + R"("}]})");
+}
+
+TEST(SameAnswerTest, StructuredAndExactCompareTheirForms) {
+  const TextSimilarity none;
+  StatusOr<AnswerComparison> s = SameAnswer(Route::kChatCompletions, AnswerMatch::kStructured,
+                                            Chat("Paris."), Chat("Paris.", "length"), none, 0);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_FALSE(s->same);  // the finish reason differs
+  EXPECT_EQ(s->recorded_form, Fp(Route::kChatCompletions, Chat("Paris.")));
+  EXPECT_FALSE(s->similarity.has_value());
+  StatusOr<AnswerComparison> e = SameAnswer(Route::kChatCompletions, AnswerMatch::kExactText,
+                                            Chat("Paris."), Chat("Paris.", "length"), none, 0);
+  ASSERT_TRUE(e.ok());
+  EXPECT_TRUE(e->same);  // the texts do not
+  EXPECT_EQ(e->fresh_form, "Paris.");
+  e = SameAnswer(Route::kChatCompletions, AnswerMatch::kExactText, Chat("Paris."), Chat("Paris!"),
+                 none, 0);
+  ASSERT_TRUE(e.ok());
+  EXPECT_FALSE(e->same);
+}
+
+TEST(SameAnswerTest, EmbeddingComparesSimilarityWithTheMinimum) {
+  int calls = 0;
+  const TextSimilarity similarity = [&](std::string_view a, std::string_view b) {
+    ++calls;
+    EXPECT_EQ(a, "Paris.");
+    EXPECT_EQ(b, "It is Paris.");
+    return StatusOr<double>(0.8);
+  };
+  StatusOr<AnswerComparison> s = SameAnswer(Route::kChatCompletions, AnswerMatch::kEmbedding,
+                                            Chat("Paris."), Chat("It is Paris."), similarity, 0.8);
+  ASSERT_TRUE(s.ok());
+  EXPECT_TRUE(s->same);
+  EXPECT_EQ(s->similarity, 0.8);
+  s = SameAnswer(Route::kChatCompletions, AnswerMatch::kEmbedding, Chat("Paris."),
+                 Chat("It is Paris."), similarity, 0.81);
+  ASSERT_TRUE(s.ok());
+  EXPECT_FALSE(s->same);
+  // Identical texts are similarity 1 without embedding them (no similarity needed at all).
+  s = SameAnswer(Route::kChatCompletions, AnswerMatch::kEmbedding, Chat("Paris."), Chat("Paris."),
+                 TextSimilarity(), 1.0);
+  ASSERT_TRUE(s.ok());
+  EXPECT_TRUE(s->same);
+  EXPECT_EQ(s->similarity, 1.0);
+  EXPECT_EQ(calls, 2);
+}
+
+TEST(SameAnswerTest, ErrorsNameTheirCause) {
+  StatusOr<AnswerComparison> s = SameAnswer(Route::kChatCompletions, AnswerMatch::kStructured,
+                                            Body("not json"), Chat("Paris."), TextSimilarity(), 0);
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.status().message().rfind("recorded answer: ", 0), 0u) << s.status().message();
+  s = SameAnswer(Route::kChatCompletions, AnswerMatch::kExactText, Chat("Paris."), Body("[]"),
+                 TextSimilarity(), 0);
+  EXPECT_EQ(s.status().message().rfind("new answer: ", 0), 0u) << s.status().message();
+  s = SameAnswer(Route::kChatCompletions, AnswerMatch::kEmbedding, Chat("Paris."), Chat("Rome."),
+                 TextSimilarity(), 0.5);
+  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
+  const TextSimilarity down = [](std::string_view, std::string_view) -> StatusOr<double> {
+    return UnavailableError("embedder down");
+  };
+  s = SameAnswer(Route::kChatCompletions, AnswerMatch::kEmbedding, Chat("Paris."), Chat("Rome."),
+                 down, 0.5);
+  EXPECT_EQ(s.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(s.status().message(), "embedding: embedder down");
+}
+
+TEST(SameAnswerTest, ParsesTheGatewayVerifyNames) {
+  EXPECT_EQ(*ParseAnswerMatch("structured"), AnswerMatch::kStructured);
+  EXPECT_EQ(*ParseAnswerMatch("exact"), AnswerMatch::kExactText);
+  EXPECT_EQ(*ParseAnswerMatch("embedding"), AnswerMatch::kEmbedding);
+  EXPECT_EQ(ParseAnswerMatch("bytes").status().code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace deja::server

@@ -120,14 +120,26 @@ Status CassetteStore::PutRecord(const Entry& entry, std::string_view keyed_heade
 }
 
 Status CassetteStore::Delete(const CacheKey& key) {
-  std::lock_guard lock(mu_);
-  auto it = records_.find(key);
-  if (it == records_.end()) return NotFoundError("not recorded");
-  Slot removed = std::move(it->second);
-  records_.erase(it);
-  Status written = WriteLocked();
-  if (!written.ok()) records_.emplace(key, std::move(removed));
-  return written;
+  {
+    std::lock_guard lock(mu_);
+    auto it = records_.find(key);
+    if (it == records_.end()) return NotFoundError("not recorded");
+    Slot removed = std::move(it->second);
+    records_.erase(it);
+    Status written = WriteLocked();
+    if (!written.ok()) {
+      records_.emplace(key, std::move(removed));
+      return written;
+    }
+  }
+  NotifyRemoved(std::span<const CacheKey>(&key, 1), RemovalCause::kDeleted);
+  return Status::Ok();
+}
+
+void CassetteStore::NotifyRemoved(std::span<const CacheKey> keys, RemovalCause cause) const {
+  if (options_.removal_listener != nullptr && !keys.empty()) {
+    options_.removal_listener->OnRemoved(keys, cause);
+  }
 }
 
 bool CassetteStore::Matches(const ScanOptions& o, const Entry& e) {
@@ -165,24 +177,27 @@ void CassetteStore::ForEachRecord(const std::function<bool(const CassetteRecord&
 }
 
 StatusOr<int64_t> CassetteStore::Purge(const ScanOptions& options) {
-  std::lock_guard lock(mu_);
-  std::map<CacheKey, Slot> kept;
-  int64_t purged = 0;
-  for (auto& [key, slot] : records_) {
-    if (Matches(options, slot.record.entry)) {
-      ++purged;
-    } else {
-      kept.emplace(key, slot);
+  std::vector<CacheKey> purged;
+  {
+    std::lock_guard lock(mu_);
+    std::map<CacheKey, Slot> kept;
+    for (auto& [key, slot] : records_) {
+      if (Matches(options, slot.record.entry)) {
+        purged.push_back(key);
+      } else {
+        kept.emplace(key, slot);
+      }
+    }
+    if (purged.empty()) return int64_t{0};
+    records_.swap(kept);
+    Status written = WriteLocked();
+    if (!written.ok()) {
+      records_.swap(kept);
+      return written;
     }
   }
-  if (purged == 0) return purged;
-  records_.swap(kept);
-  Status written = WriteLocked();
-  if (!written.ok()) {
-    records_.swap(kept);
-    return written;
-  }
-  return purged;
+  NotifyRemoved(purged, RemovalCause::kPurged);
+  return static_cast<int64_t>(purged.size());
 }
 
 Status CassetteStore::FlushHits() {

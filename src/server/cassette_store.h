@@ -25,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,9 @@ struct CassetteStoreOptions {
   bool create_if_missing = true;
   std::vector<std::string> redact_pointers;  // applied to each record as it is written
   std::string used_log;                      // "" = none; appended to, never truncated
+  // Hears Delete (kDeleted) and Purge (kPurged) once the file is rewritten, outside the lock.
+  // Nothing expires or is evicted here.
+  std::shared_ptr<StoreRemovalListener> removal_listener;
 };
 
 class CassetteStore : public Store {
@@ -79,6 +83,8 @@ class CassetteStore : public Store {
   static const std::string& RenderedLocked(Slot& slot);
   Status WriteLocked();
   void MarkUsedLocked(const CacheKey& key);
+  // Tells options_.removal_listener; call without mu_ held.
+  void NotifyRemoved(std::span<const CacheKey> keys, RemovalCause cause) const;
   static bool Matches(const ScanOptions& options, const Entry& e);
 
   const CassetteStoreOptions options_;

@@ -310,5 +310,39 @@ TEST(CassetteFormat, SecretIsFixed) {
   EXPECT_EQ(CassetteSecret()[0], 'd');
 }
 
+// Removals reach the removal listener once the file is rewritten; replacing a record does not.
+class KeyRecorder : public StoreRemovalListener {
+ public:
+  void OnRemoved(std::span<const CacheKey> keys, RemovalCause cause) override {
+    for (const CacheKey& k : keys) heard.emplace_back(k.bytes[0], cause);
+  }
+  std::vector<std::pair<uint8_t, RemovalCause>> heard;
+};
+
+TEST_F(CassetteStoreTest, DeleteAndPurgeAreHeardReplacingIsNot) {
+  auto listener = std::make_shared<KeyRecorder>();
+  CassetteStoreOptions o;
+  o.removal_listener = listener;
+  auto store = Open(o);
+  ASSERT_TRUE(store->Put(MakeEntry(0x11, "one")).ok());
+  ASSERT_TRUE(store->Put(MakeEntry(0x22, "two")).ok());
+  ASSERT_TRUE(store->Put(MakeEntry(0x33, "three")).ok());
+  ASSERT_TRUE(store->Put(MakeEntry(0x11, "one again")).ok());  // same key: a replacement
+  EXPECT_TRUE(listener->heard.empty());
+  ASSERT_TRUE(store->Delete(MakeEntry(0x22, "").key).ok());
+  EXPECT_EQ(store->Delete(MakeEntry(0x22, "").key).code(), StatusCode::kNotFound);
+  ScanOptions all;
+  StatusOr<int64_t> purged = store->Purge(all);
+  ASSERT_TRUE(purged.ok());
+  EXPECT_EQ(*purged, 2);
+  using Heard = std::pair<uint8_t, RemovalCause>;
+  EXPECT_EQ(listener->heard, (std::vector<Heard>{{0x22, RemovalCause::kDeleted},
+                                                 {0x11, RemovalCause::kPurged},
+                                                 {0x33, RemovalCause::kPurged}}));
+  // Nothing left: a purge removes nothing and tells nothing.
+  ASSERT_TRUE(store->Purge(all).ok());
+  EXPECT_EQ(listener->heard.size(), 3u);
+}
+
 }  // namespace
 }  // namespace deja::server

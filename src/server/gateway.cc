@@ -72,6 +72,9 @@ StatusOr<std::unique_ptr<Gateway>> Gateway::Create(const GatewayOptions& options
           "semantic.enabled needs a semantic cache (GatewayDeps::semantic)");
     }
     gateway->semantic_ = deps.semantic;
+    DEJA_ASSIGN_OR_RETURN(gateway->verify_match_, ParseAnswerMatch(options.semantic.verify));
+    // The index now follows the store's removals as they happen.
+    if (deps.removals != nullptr) deps.removals->SetTarget(gateway.get());
   }
   return gateway;
 }
@@ -92,7 +95,11 @@ Gateway::Gateway(const GatewayOptions& options, GatewayDeps deps,
   route_enabled_[static_cast<size_t>(Route::kOther)] = false;
 }
 
-Gateway::~Gateway() { Drain(); }
+Gateway::~Gateway() {
+  // Detach first: SetTarget waits for removals being delivered to this gateway.
+  if (semantic_ != nullptr && deps_.removals != nullptr) deps_.removals->SetTarget(nullptr);
+  Drain();
+}
 
 void Gateway::Drain() { workers_.reset(); }
 

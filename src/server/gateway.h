@@ -30,6 +30,10 @@
 // (quality filter, admission score). Embedder or index failures fail open to an exact-only miss.
 // With a cassette (GatewayDeps::cassette) keys use the fixed cassette secret and the shared tenant
 // scope, so recordings do not depend on the machine or the API key.
+// The index follows the store: with GatewayDeps::removals (the relay the store was opened with)
+// the gateway listens while the semantic tier is on, and entries the store deletes, purges,
+// expires or evicts leave the index at once (OnRemoved; counted by cause). Removals it does not
+// hear (another process's, or with no relay) are still caught lazily, at lookup.
 //
 // Thread safety: Handle may be called concurrently from any number of I/O threads.
 // Ownership: the Gateway borrows the store and the upstream client; both must outlive it.
@@ -38,6 +42,7 @@
 #include <atomic>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "core/key.h"
@@ -46,6 +51,7 @@
 #include "deja/gateway_options.h"
 #include "deja/store.h"
 #include "server/access_log.h"
+#include "server/answer_compare.h"
 #include "server/cassette_store.h"
 #include "server/http_types.h"
 #include "server/metrics.h"
@@ -86,14 +92,21 @@ struct GatewayDeps {
   int access_log_fd = 2;
   // The semantic tier (borrowed; must outlive the gateway). Used when options.semantic.enabled.
   semantic::SemanticCache* semantic = nullptr;
+  // Optional: the relay the store was opened with (StoreOptions::removal_listener). With the
+  // semantic tier on, Create attaches the gateway and ~Gateway detaches it. Must outlive the
+  // gateway.
+  StoreRemovalRelay* removals = nullptr;
 };
 
-class Gateway : public HttpHandler {
+class Gateway : public HttpHandler, public StoreRemovalListener {
  public:
   static StatusOr<std::unique_ptr<Gateway>> Create(const GatewayOptions& options, GatewayDeps deps);
   ~Gateway() override;
 
   void Handle(HttpRequest request, std::shared_ptr<ResponseWriter> writer) override;
+  // gateway_semantic.cc: drops entries the store removed from the semantic index (StoreRemovalRelay
+  // calls it once attached; see GatewayDeps::removals).
+  void OnRemoved(std::span<const CacheKey> keys, RemovalCause cause) override;
 
   Metrics& metrics() { return metrics_; }
   GatewayMode mode() const { return mode_; }
@@ -162,6 +175,7 @@ class Gateway : public HttpHandler {
   std::unique_ptr<ShadowReport> shadow_;         // shadow mode only
   semantic::SemanticCache* semantic_ = nullptr;  // null: the semantic tier is off
   SemanticMetrics semantic_metrics_;
+  AnswerMatch verify_match_ = AnswerMatch::kStructured;  // options.semantic.verify, parsed once
   bool route_enabled_[6] = {};
 };
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/json.h"
+#include "server/embedder_breaker_metrics.h"
 #include "server/gateway.h"
 #include "server/gateway_call.h"
 #include "server/provider_errors.h"
@@ -74,11 +75,18 @@ void Gateway::HandleAdmin(const HttpRequest& request, ResponseWriter& w, int64_t
     if (!stats.ok()) metrics_.CountError(ErrorKind::kStore);
     if (path == "/metrics") {
       std::string text = metrics_.Render(stats.ok() ? &*stats : nullptr);
-      if (semantic_ != nullptr) semantic_metrics_.Render(semantic_gauges(), &text);
+      if (semantic_ != nullptr) {
+        semantic_metrics_.Render(semantic_gauges(), &text);
+        RenderEmbedderBreaker(semantic_->embedder(), &text);
+      }
       w.Send(200, {{"Content-Type", "text/plain; version=0.0.4"}}, std::move(text));
     } else {
       json::Value out = StatsJson(stats.ok() ? *stats : StoreStats{}, metrics_);
-      if (semantic_ != nullptr) out.Set("semantic", semantic_metrics_.ToJson(semantic_gauges()));
+      if (semantic_ != nullptr) {
+        json::Value semantic = semantic_metrics_.ToJson(semantic_gauges());
+        AddEmbedderBreakerJson(semantic_->embedder(), &semantic);
+        out.Set("semantic", std::move(semantic));
+      }
       SendJson(w, 200, json::Write(out));
     }
     return;
@@ -110,10 +118,10 @@ void Gateway::HandleAdmin(const HttpRequest& request, ResponseWriter& w, int64_t
     StatusOr<CacheKey> key = CacheKey::FromHex(std::string_view(path).substr(kEntries.size()));
     if (!key.ok()) return SendError(w, 400, key.status().message());
     Status st = deps_.store->Delete(*key);
-    // The semantic index forgets it too (a purge is followed lazily: a match whose entry is gone
-    // is dropped at lookup).
+    // The semantic index forgets it too. With GatewayDeps::removals the store has already told
+    // OnRemoved; without, this is where it learns.
     if (semantic_ != nullptr && (st.ok() || st.code() == StatusCode::kNotFound)) {
-      semantic_->Remove(*key);
+      OnRemoved(std::span<const CacheKey>(&*key, 1), RemovalCause::kDeleted);
     }
     if (st.code() == StatusCode::kNotFound) return SendError(w, 404, "no entry with that key");
     if (!st.ok()) return SendError(w, 500, st.ToString());

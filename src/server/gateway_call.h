@@ -46,6 +46,7 @@ struct Gateway::Call {
     CacheKey key;
     float similarity = 0;
     CachedResponse expected;
+    bool audit = false;  // a confident match verified anyway (vcache_policy.h audit_rate)
   };
   std::optional<SemanticVerify> semantic_verify;
 };

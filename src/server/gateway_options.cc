@@ -2,6 +2,7 @@
 
 #include "core/route.h"
 #include "deja/gateway_options.h"
+#include "server/answer_compare.h"
 #include "server/cassette_format.h"
 
 namespace deja {
@@ -37,7 +38,13 @@ Status ValidateSemantic(const SemanticOptions& s) {
   if (!(s.max_false_hit_rate > 0 && s.max_false_hit_rate <= 1)) {
     return InvalidArgumentError("semantic.max_false_hit_rate must be in (0, 1]");
   }
-  if (s.verify != "structured" && s.verify != "exact" && s.verify != "embedding") {
+  if (s.false_hit_bound != "served" && s.false_hit_bound != "lookups") {
+    return InvalidArgumentError("semantic.false_hit_bound must be served or lookups");
+  }
+  if (!in_unit(s.audit_rate)) {
+    return InvalidArgumentError("semantic.audit_rate must be between 0 and 1");
+  }
+  if (!server::ParseAnswerMatch(s.verify).ok()) {
     return InvalidArgumentError("semantic.verify must be structured, exact or embedding");
   }
   if (s.query_turns < 1 || s.query_turns > 64) {
@@ -116,9 +123,11 @@ Status GatewayOptions::Validate() const {
     return InvalidArgumentError("store.map_size_mb must be at least 1");
   }
   if (store.max_bytes < 0) return InvalidArgumentError("store.max_bytes must be >= 0");
-  if (store.eviction != "lru" && store.eviction != "lfu") {
-    return InvalidArgumentError("store.eviction must be \"lru\" or \"lfu\"");
+  if (store.eviction != "lru" && store.eviction != "lfu" && store.eviction != "cost") {
+    return InvalidArgumentError("store.eviction must be \"lru\", \"lfu\" or \"cost\"");
   }
+  if (store.sweep_interval_s < 0)
+    return InvalidArgumentError("store.sweep_interval_s must be >= 0");
   if (cassette.path.empty() && (!cassette.used_log.empty() || !cassette.redact_pointers.empty())) {
     return InvalidArgumentError(
         "cassette.used_log and cassette.redact_pointers need a cassette (cassette.path)");

@@ -1,5 +1,5 @@
-// The semantic tier in the gateway (gateway.h): lookup, vCache verification, admission.
-// Runs on worker threads only.
+// The semantic tier in the gateway (gateway.h): lookup, vCache verification, admission (on worker
+// threads only), and following the store's removals.
 #include <cmath>
 #include <cstdio>
 
@@ -55,6 +55,7 @@ SemanticGauges Gateway::semantic_gauges() const {
   g.entries = static_cast<int64_t>(semantic_->size());
   g.partitions = static_cast<int64_t>(semantic_->partitions());
   g.orphans = static_cast<int64_t>(semantic_->orphans());
+  g.large_index_failures = static_cast<int64_t>(semantic_->large_index_failures());
   return g;
 }
 
@@ -132,9 +133,11 @@ bool Gateway::TrySemantic(Call& c) {
       c.cache_header = "shadow-semantic-hit";
       return false;
     }
-    if (semantic_->DecideExplore(cand.key, cand.similarity).explore) {
+    if (const semantic::ExploreDecision d = semantic_->DecideExplore(cand.key, cand.similarity);
+        d.explore) {
       semantic_metrics_.Count(SemanticMetrics::kExplorations);
-      c.semantic_verify = Call::SemanticVerify{cand.key, cand.similarity, std::move(answer)};
+      c.semantic_verify =
+          Call::SemanticVerify{cand.key, cand.similarity, std::move(answer), d.audit};
       c.cache_header = "semantic-verify";
       return false;
     }
@@ -154,33 +157,24 @@ void Gateway::VerifySemantic(Call& c, const CachedResponse* fresh) {
   const Call::SemanticVerify& v = *c.semantic_verify;
   std::optional<bool> correct;
   if (fresh != nullptr) {
-    const std::string& mode = options_.semantic.verify;
-    if (mode == "structured") {
-      StatusOr<std::string> a = StructuredFingerprint(c.route, *fresh);
-      StatusOr<std::string> b = StructuredFingerprint(c.route, v.expected);
-      if (a.ok() && b.ok()) correct = *a == *b;
-    } else {
-      StatusOr<std::string> a = AnswerText(c.route, *fresh);
-      StatusOr<std::string> b = AnswerText(c.route, v.expected);
-      if (a.ok() && b.ok()) {
-        if (mode == "exact" || *a == *b) {
-          correct = *a == *b;
-        } else {
-          StatusOr<double> similarity = semantic::TextSimilarity(semantic_->embedder(), *a, *b);
-          if (similarity.ok()) {
-            correct = *similarity >= options_.semantic.answer_similarity;
-          } else {
-            metrics_.CountError(ErrorKind::kEmbedder);
-          }
-        }
-      }
-    }
+    const TextSimilarity similarity = [this](std::string_view a, std::string_view b) {
+      StatusOr<double> s = semantic::TextSimilarity(semantic_->embedder(), a, b);
+      if (!s.ok()) metrics_.CountError(ErrorKind::kEmbedder);
+      return s;
+    };
+    StatusOr<AnswerComparison> same = SameAnswer(c.route, verify_match_, v.expected, *fresh,
+                                                 similarity, options_.semantic.answer_similarity);
+    if (same.ok()) correct = same->same;
   }
   if (!correct) {
     semantic_metrics_.Count(SemanticMetrics::kUncomparable);
     return;
   }
   semantic_metrics_.Count(*correct ? SemanticMetrics::kCorrect : SemanticMetrics::kWrong);
+  if (v.audit) {
+    semantic_metrics_.Count(*correct ? SemanticMetrics::kAuditCorrect
+                                     : SemanticMetrics::kAuditWrong);
+  }
   semantic_->RecordVerification(v.key, v.similarity, *correct);
 }
 
@@ -191,6 +185,16 @@ void Gateway::AdmitSemantic(Call& c, const Entry& stored) {
   const double cost = static_cast<double>(stored.meta.input_tokens + stored.meta.output_tokens);
   semantic::AdmissionDecision d = semantic_->Admit(*c.semantic_query, c.key, *text, cost);
   semantic_metrics_.Count(d.admit ? SemanticMetrics::kAdmitted : SemanticMetrics::kNotAdmitted);
+}
+
+// Runs on whichever thread removed the entries (an I/O thread for an admin delete or purge, a
+// worker for eviction inside a store write, serve's main thread for the expiry sweep): removing
+// from the index takes microseconds per entry.
+void Gateway::OnRemoved(std::span<const CacheKey> keys, RemovalCause cause) {
+  if (semantic_ == nullptr) return;
+  int64_t removed = 0;
+  for (const CacheKey& key : keys) removed += semantic_->Remove(key) ? 1 : 0;
+  if (removed > 0) semantic_metrics_.CountRemoved(cause, removed);
 }
 
 }  // namespace deja::server

@@ -23,10 +23,11 @@ void Gateway::RecordShadow(const Call& c, const CachedResponse* fresh) {
   }
   if (o.model.empty()) o.model = c.normalized.model;
   if (fresh != nullptr && c.shadow_stored.has_value()) {
-    StatusOr<std::string> now = StructuredFingerprint(c.route, *fresh);
-    StatusOr<std::string> then = StructuredFingerprint(c.route, *c.shadow_stored);
-    o.comparable = now.ok() && then.ok();
-    o.equivalent = o.comparable && *now == *then;
+    // The comparison the semantic tier's verification and `deja replay` use (answer_compare.h).
+    StatusOr<AnswerComparison> same =
+        SameAnswer(c.route, AnswerMatch::kStructured, *c.shadow_stored, *fresh, nullptr, 0);
+    o.comparable = same.ok();
+    o.equivalent = same.ok() && same->same;
     if (o.comparable && !o.equivalent) {
       // A would-be false hit is what the operator most needs to look at: name the entry.
       std::fprintf(stderr,

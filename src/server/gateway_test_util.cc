@@ -213,8 +213,11 @@ void GatewayFixture::Start(GatewayOptions options, Store* store_override) {
     cassette_ = std::move(*cassette);
     deps.cassette = cassette_.get();
   } else {
+    removals_ = follow_removals_ ? std::make_shared<StoreRemovalRelay>() : nullptr;
+    options.store.removal_listener = removals_;
     auto store = OpenLmdbStore(options.store);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
+    deps.removals = removals_.get();
     store_ = std::move(*store);
     deps.store = store_override != nullptr ? store_override : store_.get();
   }

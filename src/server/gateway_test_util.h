@@ -127,6 +127,11 @@ class GatewayFixture : public ::testing::Test {
   std::function<std::unique_ptr<semantic::SemanticCache>(const GatewayOptions&, Store&)>
       semantic_factory_;
   std::unique_ptr<semantic::SemanticCache> semantic_;
+  // As in `deja serve`, the LMDB store reports removals through this relay to the gateway, so the
+  // semantic index follows the store at once. false before Start: the store is opened without it
+  // (the index then learns of removals only at lookup).
+  bool follow_removals_ = true;
+  std::shared_ptr<StoreRemovalRelay> removals_;
 };
 
 inline constexpr char kChat[] =

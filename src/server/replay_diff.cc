@@ -64,32 +64,17 @@ std::string ErrorExcerpt(const CachedResponse& answer) {
   return std::string(body.substr(0, 200));
 }
 
-void CompareStructured(Route route, const CachedResponse& recorded, const CachedResponse& fresh,
-                       ReplayRecordResult* result) {
-  StatusOr<std::string> a = StructuredFingerprint(route, recorded);
-  StatusOr<std::string> b = StructuredFingerprint(route, fresh);
-  if (!a.ok() || !b.ok()) {
-    result->status = ReplayStatus::kError;
-    result->detail = !a.ok() ? "recorded answer: " + a.status().message()
-                             : "new answer: " + b.status().message();
-    return;
-  }
-  if (*a == *b) {
-    result->status = ReplayStatus::kUnchanged;
-    return;
-  }
-  result->status = ReplayStatus::kChanged;
-  StatusOr<Value> va = json::Parse(*a);
-  StatusOr<Value> vb = json::Parse(*b);
+// The detail of a changed structured answer: its first difference.
+std::string StructuredDifference(const std::string& a, const std::string& b) {
+  StatusOr<Value> va = json::Parse(a);
+  StatusOr<Value> vb = json::Parse(b);
   std::vector<JsonDifference> diffs;
   if (va.ok() && vb.ok()) diffs = DiffJson(*va, *vb);
-  if (diffs.empty()) {
-    result->detail = "structured answers differ";
-    return;
-  }
-  result->detail = (diffs[0].pointer.empty() ? "/" : diffs[0].pointer) + ": " + diffs[0].left +
-                   " -> " + diffs[0].right;
-  if (diffs.size() > 1) result->detail += " (and " + std::to_string(diffs.size() - 1) + " more)";
+  if (diffs.empty()) return "structured answers differ";
+  std::string detail = (diffs[0].pointer.empty() ? "/" : diffs[0].pointer) + ": " + diffs[0].left +
+                       " -> " + diffs[0].right;
+  if (diffs.size() > 1) detail += " (and " + std::to_string(diffs.size() - 1) + " more)";
+  return detail;
 }
 
 void CompareJudged(const CassetteRecord& record, Route route, const std::string& old_text,
@@ -265,59 +250,43 @@ void CompareAnswers(const CassetteRecord& record, const CachedResponse& fresh,
                     const ReplayOptions& options, UpstreamClient* client,
                     ReplayRecordResult* result) {
   const Route route = RouteFromPath(record.entry.meta.route);
-  const CachedResponse& recorded = record.entry.response;
-  if (options.compare == CompareMode::kStructured) {
-    CompareStructured(route, recorded, fresh, result);
-    return;
-  }
-  StatusOr<std::string> old_text = AnswerText(route, recorded);
-  StatusOr<std::string> new_text = AnswerText(route, fresh);
+  AnswerMatch match = AnswerMatch::kExactText;  // bytes; judge compares the texts first
+  if (options.compare == CompareMode::kStructured) match = AnswerMatch::kStructured;
+  if (options.compare == CompareMode::kEmbedding) match = AnswerMatch::kEmbedding;
+  StatusOr<AnswerComparison> same =
+      SameAnswer(route, match, record.entry.response, fresh, options.similarity, options.threshold);
   result->status = ReplayStatus::kError;
-  if (!old_text.ok() || !new_text.ok()) {
-    result->detail = !old_text.ok() ? "recorded answer: " + old_text.status().message()
-                                    : "new answer: " + new_text.status().message();
+  if (!same.ok()) {
+    result->detail = same.status().message();
     return;
   }
-  const bool identical = *old_text == *new_text;
+  result->similarity = same->similarity;
+  if (same->same) {
+    result->status = ReplayStatus::kUnchanged;
+    return;
+  }
+  const std::string& old_form = same->recorded_form;
+  const std::string& new_form = same->fresh_form;
   switch (options.compare) {
+    case CompareMode::kStructured:
+      result->status = ReplayStatus::kChanged;
+      result->detail = StructuredDifference(old_form, new_form);
+      return;
     case CompareMode::kBytes:
-      result->status = identical ? ReplayStatus::kUnchanged : ReplayStatus::kChanged;
-      if (!identical) result->detail = TextDifference(*old_text, *new_text);
+      result->status = ReplayStatus::kChanged;
+      result->detail = TextDifference(old_form, new_form);
       return;
     case CompareMode::kEmbedding: {
-      double similarity = 1.0;
-      if (!identical) {
-        if (!options.similarity) {
-          result->detail = "no embedder for embedding comparison";
-          return;
-        }
-        StatusOr<double> s = options.similarity(*old_text, *new_text);
-        if (!s.ok()) {
-          result->detail = "embedding: " + s.status().message();
-          return;
-        }
-        similarity = *s;
-      }
-      result->similarity = similarity;
-      const bool same = similarity >= options.threshold;
-      result->status = same ? ReplayStatus::kUnchanged : ReplayStatus::kChanged;
-      if (!same) {
-        char buf[96];
-        std::snprintf(buf, sizeof(buf), "similarity %.4f < threshold %.4f; ", similarity,
-                      options.threshold);
-        result->detail = buf + TextDifference(*old_text, *new_text);
-      }
+      result->status = ReplayStatus::kChanged;
+      char buf[96];
+      std::snprintf(buf, sizeof(buf), "similarity %.4f < threshold %.4f; ", *same->similarity,
+                    options.threshold);
+      result->detail = buf + TextDifference(old_form, new_form);
       return;
     }
     case CompareMode::kJudge:
-      if (identical) {
-        result->status = ReplayStatus::kUnchanged;
-        return;
-      }
-      CompareJudged(record, route, *old_text, *new_text, options, client, result);
+      CompareJudged(record, route, old_form, new_form, options, client, result);
       return;
-    case CompareMode::kStructured:
-      break;
   }
 }
 

@@ -19,7 +19,8 @@
 // openai-beta), anthropic-version 2023-06-01 when an Anthropic record has none, and the API key of
 // the route's provider (Authorization: Bearer for OpenAI, x-api-key for Anthropic) when given.
 //
-// Comparisons (CompareMode) of the recorded answer with the new one:
+// Comparisons (CompareMode) of the recorded answer with the new one (SameAnswer, answer_compare.h,
+// for all but the judge):
 //   bytes       the AnswerText (answer_compare.h) byte for byte: the answer's text and rendered
 //               tool calls, exactly. Not the body bytes, which differ on every call (ids, created).
 //   structured  StructuredFingerprint equality (text, tool calls with JSON-parsed arguments, finish
@@ -37,7 +38,6 @@
 #pragma once
 
 #include <cstddef>
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,6 +46,7 @@
 #include "core/json.h"
 #include "deja/status.h"
 #include "deja/store.h"
+#include "server/answer_compare.h"
 #include "server/cassette_format.h"
 #include "server/upstream_client.h"
 
@@ -56,8 +57,8 @@ enum class CompareMode { kBytes, kStructured, kEmbedding, kJudge };
 StatusOr<CompareMode> ParseCompareMode(std::string_view name);
 std::string_view CompareModeName(CompareMode mode);
 
-// Cosine similarity of two texts (embedding mode). Called concurrently from RunReplay's threads.
-using TextSimilarity = std::function<StatusOr<double>(std::string_view, std::string_view)>;
+// ReplayOptions::similarity is a TextSimilarity (answer_compare.h), called concurrently from
+// RunReplay's threads.
 
 inline constexpr std::string_view kDefaultAnthropicVersion = "2023-06-01";
 

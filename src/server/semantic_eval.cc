@@ -229,6 +229,41 @@ std::vector<CurvePoint> ComputeCurve(std::span<const EvalObservation> observatio
   return out;
 }
 
+namespace {
+
+void AddTo(const EvalObservation& o, VerifiedSegment* s) {
+  ++s->requests;
+  if (o.semantic_hit) {
+    ++s->served;
+    if (!o.correct) ++s->false_hits;
+  }
+  if (o.verified) ++s->verified;
+}
+
+void FinishSegment(VerifiedSegment* s) {
+  if (s->requests > 0) s->hit_rate = static_cast<double>(s->served) / s->requests;
+  if (s->served > 0) s->false_hit_rate = static_cast<double>(s->false_hits) / s->served;
+  if (s->served + s->verified > 0) {
+    s->false_per_lookup = static_cast<double>(s->false_hits) / (s->served + s->verified);
+  }
+}
+
+}  // namespace
+
+VerifiedSummary SummarizeVerified(std::span<const EvalObservation> observations, int segments) {
+  VerifiedSummary out;
+  const size_t n = observations.size();
+  const size_t parts = static_cast<size_t>(std::max(1, segments));
+  out.segments.resize(std::min(parts, std::max<size_t>(n, 1)));
+  for (size_t i = 0; i < n; ++i) {
+    AddTo(observations[i], &out.total);
+    AddTo(observations[i], &out.segments[i * out.segments.size() / n]);
+  }
+  FinishSegment(&out.total);
+  for (VerifiedSegment& s : out.segments) FinishSegment(&s);
+  return out;
+}
+
 std::optional<CurvePoint> BestUnder(std::span<const CurvePoint> curve, double max_false_hit_rate) {
   std::optional<CurvePoint> best;
   for (const CurvePoint& p : curve) {

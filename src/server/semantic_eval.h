@@ -87,6 +87,7 @@ struct EvalObservation {
   double similarity = 0;      // X-Deja-Similarity of that hit
   bool correct = false;       // the served answer is b's own
   bool exact_hit = false;     // X-Deja-Cache: hit (b's exact text was asked before)
+  bool verified = false;      // X-Deja-Cache: semantic-verify (vCache forwarded it to verify)
   bool reachable = false;     // an entry with b's answer was in the index
   // The hit matched another pair's question, not this pair's a (shared context only). Such a
   // match is judged by the groups alone: two questions of different pairs that mean the same but
@@ -115,6 +116,23 @@ StatusOr<std::vector<double>> ParseThresholds(std::string_view spec);
 // hit counts at t when similarity >= t - 1e-9.
 std::vector<CurvePoint> ComputeCurve(std::span<const EvalObservation> observations,
                                      std::span<const double> thresholds);
+
+// A run with vCache verification on: what was served, how often it was wrong, and how that changed
+// as the cache learned (the stream cut into `segments` equal parts, in order).
+struct VerifiedSegment {
+  int64_t requests = 0;
+  int64_t served = 0;           // semantic hits
+  int64_t false_hits = 0;       // of which wrong
+  int64_t verified = 0;         // would-be hits forwarded and verified instead
+  double hit_rate = 0;          // served / requests
+  double false_hit_rate = 0;    // false_hits / served (0 without hits)
+  double false_per_lookup = 0;  // false_hits / (served + verified): vCache's per-lookup rate
+};
+struct VerifiedSummary {
+  VerifiedSegment total;
+  std::vector<VerifiedSegment> segments;
+};
+VerifiedSummary SummarizeVerified(std::span<const EvalObservation> observations, int segments);
 
 // The point with the highest hit rate whose false_hit_rate <= max_false_hit_rate (ties: the lowest
 // threshold); nullopt when no point qualifies or none has a hit.

@@ -140,7 +140,9 @@ class EvalRig {
     options.semantic.model_dir = o.model_dir;
     options.semantic.dimensions = o.dimensions;
     options.semantic.threshold = o.lowest_threshold;
-    options.semantic.max_false_hit_rate = 1;  // vCache verification off: the raw curve
+    options.semantic.max_false_hit_rate = o.max_false_hit_rate;  // 1: off, the raw curve
+    options.semantic.false_hit_bound = o.false_hit_bound;
+    options.semantic.audit_rate = o.audit_rate;
     options.semantic.seed = static_cast<int64_t>(o.seed);
     DEJA_RETURN_IF_ERROR(options.Validate());
 
@@ -230,6 +232,8 @@ StatusOr<SemanticEvalRun> RunSemanticEval(const std::vector<EvalPair>& pairs,
   run.embedder = std::string(rig.cache().embedder().name());
   run.dimensions = rig.cache().embedder().dimensions();
   run.shared_context = options.shared_context;
+  run.max_false_hit_rate = options.max_false_hit_rate;
+  run.false_hit_bound = options.max_false_hit_rate < 1 ? options.false_hit_bound : "off";
   run.observations.reserve(pairs.size());
   std::unordered_multiset<int64_t> indexed_groups;      // shared context: groups of admitted a's
   std::unordered_map<std::string, size_t> pair_of_key;  // stored a's key -> its pair
@@ -296,6 +300,9 @@ StatusOr<SemanticEvalRun> RunSemanticEval(const std::vector<EvalPair>& pairs,
             FalseHitExample{p.b, obs.matched_pair >= 0 ? pairs[obs.matched_pair].a : std::string(),
                             b.similarity, obs.cross_match});
       }
+    } else if (b.cache == "semantic-verify") {
+      ++run.b_verified;
+      obs.verified = true;
     } else if (b.cache == "hit") {
       ++run.b_exact_hits;
       obs.exact_hit = true;
@@ -308,6 +315,10 @@ StatusOr<SemanticEvalRun> RunSemanticEval(const std::vector<EvalPair>& pairs,
 
   run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   run.index_entries = static_cast<int64_t>(rig.cache().size());
+  run.audits = rig.metrics().Get(SemanticMetrics::kAuditCorrect) +
+               rig.metrics().Get(SemanticMetrics::kAuditWrong);
+  run.audit_false = rig.metrics().Get(SemanticMetrics::kAuditWrong);
+  run.pooled_observations = rig.cache().pooled_observations();
   std::stable_sort(run.false_hit_examples.begin(), run.false_hit_examples.end(),
                    [](const FalseHitExample& x, const FalseHitExample& y) {
                      return x.similarity > y.similarity;
@@ -338,6 +349,31 @@ json::Value PointToJson(const CurvePoint& p) {
   return o;
 }
 
+json::Value VerifiedToJson(const VerifiedSegment& s) {
+  json::Value o = json::Value::MakeObject();
+  o.Set("requests", json::Value(s.requests));
+  o.Set("served", json::Value(s.served));
+  o.Set("false_hits", json::Value(s.false_hits));
+  o.Set("verified", json::Value(s.verified));
+  o.Set("hit_rate", Rounded(s.hit_rate));
+  o.Set("false_hit_rate", Rounded(s.false_hit_rate));
+  o.Set("false_per_lookup", Rounded(s.false_per_lookup));
+  return o;
+}
+
+void AddExamples(const SemanticEvalRun& run, json::Value* o) {
+  json::Value examples = json::Value::MakeArray();
+  for (const FalseHitExample& e : run.false_hit_examples) {
+    json::Value x = json::Value::MakeObject();
+    x.Set("similarity", Rounded(e.similarity));
+    x.Set("question", json::Value(e.question));
+    x.Set("matched", json::Value(e.matched));
+    x.Set("cross_match", json::Value(e.cross_match));
+    examples.Push(std::move(x));
+  }
+  o->Set("false_hit_examples", std::move(examples));
+}
+
 }  // namespace
 
 json::Value EvalRunToJson(const SemanticEvalRun& run, std::span<const double> thresholds,
@@ -346,6 +382,8 @@ json::Value EvalRunToJson(const SemanticEvalRun& run, std::span<const double> th
   o.Set("embedder", json::Value(run.embedder));
   o.Set("dimensions", json::Value(run.dimensions));
   o.Set("context", json::Value(run.shared_context ? "shared" : "isolated"));
+  o.Set("max_false_hit_rate", json::Value(run.max_false_hit_rate));
+  o.Set("false_hit_bound", json::Value(run.false_hit_bound));
   o.Set("pairs", json::Value(static_cast<int64_t>(run.observations.size())));
   int64_t reachable = 0;
   for (const EvalObservation& obs : run.observations) reachable += obs.reachable ? 1 : 0;
@@ -358,6 +396,10 @@ json::Value EvalRunToJson(const SemanticEvalRun& run, std::span<const double> th
   counts.Set("b_misses", json::Value(run.b_misses));
   counts.Set("b_exact_hits", json::Value(run.b_exact_hits));
   counts.Set("b_semantic_hits", json::Value(run.b_semantic_hits));
+  counts.Set("b_verified", json::Value(run.b_verified));
+  counts.Set("audits", json::Value(run.audits));
+  counts.Set("audit_false", json::Value(run.audit_false));
+  counts.Set("pooled_observations", json::Value(run.pooled_observations));
   counts.Set("b_reachable", json::Value(reachable));
   counts.Set("guard_rejections", json::Value(run.guard_rejections));
   counts.Set("template_fills", json::Value(run.template_fills));
@@ -366,6 +408,16 @@ json::Value EvalRunToJson(const SemanticEvalRun& run, std::span<const double> th
   o.Set("counts", std::move(counts));
   o.Set("seconds", json::Value(std::round(run.seconds * 10) / 10));
   o.Set("b_median_us", json::Value(std::round(run.b_median_us)));
+  if (run.max_false_hit_rate < 1) {
+    // Verification on: served hits depend on the gateway's decisions, not on a threshold alone.
+    const VerifiedSummary v = SummarizeVerified(run.observations, 4);
+    o.Set("verified", VerifiedToJson(v.total));
+    json::Value parts = json::Value::MakeArray();
+    for (const VerifiedSegment& s : v.segments) parts.Push(VerifiedToJson(s));
+    o.Set("verified_by_quarter", std::move(parts));
+    AddExamples(run, &o);
+    return o;
+  }
   const std::vector<CurvePoint> curve = ComputeCurve(run.observations, thresholds);
   json::Value best = json::Value::MakeObject();
   for (double target : targets) {
@@ -381,16 +433,7 @@ json::Value EvalRunToJson(const SemanticEvalRun& run, std::span<const double> th
   std::optional<CurvePoint> lowest = LowestFalseHitRate(curve, min_hits);
   o.Set("lowest_false_hit_rate", lowest ? PointToJson(*lowest) : json::Value());
   o.Set("lowest_min_hits", json::Value(min_hits));
-  json::Value examples = json::Value::MakeArray();
-  for (const FalseHitExample& e : run.false_hit_examples) {
-    json::Value x = json::Value::MakeObject();
-    x.Set("similarity", Rounded(e.similarity));
-    x.Set("question", json::Value(e.question));
-    x.Set("matched", json::Value(e.matched));
-    x.Set("cross_match", json::Value(e.cross_match));
-    examples.Push(std::move(x));
-  }
-  o.Set("false_hit_examples", std::move(examples));
+  AddExamples(run, &o);
   json::Value points = json::Value::MakeArray();
   for (const CurvePoint& p : curve) points.Push(PointToJson(p));
   o.Set("curve", std::move(points));

@@ -45,8 +45,14 @@ struct SemanticEvalOptions {
   int dimensions = 256;              // lexical only
   bool shared_context = true;        // false: one namespace per pair
   double lowest_threshold = 0.5;     // X-Deja-Similarity sent with every b
-  uint64_t seed = 1;                 // SemanticOptions::seed (no exploration happens anyway)
-  std::string work_dir;              // parent of the temporary data directory; "": system temp
+  uint64_t seed = 1;                 // SemanticOptions::seed (exploration randomness)
+  // vCache verification: 1 = off (the raw curve). Below 1 the gateway decides per b whether to
+  // serve or to forward and verify, with `lowest_threshold` as its threshold; the outcome is one
+  // point (SummarizeVerified), not a curve.
+  double max_false_hit_rate = 1;
+  std::string false_hit_bound = "served";  // SemanticOptions::false_hit_bound
+  double audit_rate = 0.01;
+  std::string work_dir;  // parent of the temporary data directory; "": system temp
   // Called after each pair (done, total), e.g. to print progress.
   std::function<void(size_t, size_t)> progress;
 };
@@ -68,7 +74,11 @@ struct SemanticEvalRun {
   int64_t a_misses = 0, a_exact_hits = 0, a_semantic_hits = 0;
   int64_t a_admitted = 0, a_not_admitted = 0;
   // Question b.
-  int64_t b_misses = 0, b_exact_hits = 0, b_semantic_hits = 0;
+  int64_t b_misses = 0, b_exact_hits = 0, b_semantic_hits = 0, b_verified = 0;
+  double max_false_hit_rate = 1;
+  std::string false_hit_bound;
+  int64_t audits = 0, audit_false = 0;  // audits of confident hits (gateway counters)
+  int64_t pooled_observations = 0;      // the pooled evidence at the end
   int64_t guard_rejections = 0;  // near matches the guards turned down (counter delta, all b)
   int64_t template_fills = 0;    // semantic hits answered through an answer template
   int64_t errors = 0;            // requests that failed (not 200, transport error)

@@ -235,5 +235,61 @@ TEST_F(SemanticEvalRunTest, SharedContextMatchesOtherPairs) {
   EXPECT_FALSE(isolated->observations[1].reachable);
 }
 
+TEST(SummarizeVerifiedTest, RatesOverallAndPerPartInStreamOrder) {
+  std::vector<EvalObservation> obs(8);
+  obs[0].verified = obs[1].verified = obs[2].verified = true;  // first half: learning
+  for (int i = 4; i < 8; ++i) {
+    obs[i].semantic_hit = true;
+    obs[i].correct = i != 7;
+  }
+  const VerifiedSummary v = SummarizeVerified(obs, 2);
+  EXPECT_EQ(v.total.requests, 8);
+  EXPECT_EQ(v.total.served, 4);
+  EXPECT_EQ(v.total.false_hits, 1);
+  EXPECT_EQ(v.total.verified, 3);
+  EXPECT_DOUBLE_EQ(v.total.hit_rate, 0.5);
+  EXPECT_DOUBLE_EQ(v.total.false_hit_rate, 0.25);
+  EXPECT_DOUBLE_EQ(v.total.false_per_lookup, 1.0 / 7);
+  ASSERT_EQ(v.segments.size(), 2u);
+  EXPECT_EQ(v.segments[0].served, 0);
+  EXPECT_EQ(v.segments[0].verified, 3);
+  EXPECT_DOUBLE_EQ(v.segments[1].hit_rate, 1);
+  EXPECT_EQ(SummarizeVerified({}, 4).total.requests, 0);
+}
+
+TEST_F(SemanticEvalRunTest, WithVerificationOnTheCacheLearnsBeforeItServes) {
+  // Every pair a rewording with the same answer, each in its own context: no entry is asked twice,
+  // so whatever is served is served on the pooled evidence of the earlier pairs.
+  std::vector<EvalPair> pairs;
+  for (int i = 0; i < 120; ++i) {
+    const std::string n = std::to_string(1000 + i);
+    pairs.push_back({"What is the status of order " + n + " in the warehouse?",
+                     "what is the status of order " + n + " in the warehouse", true});
+  }
+  const AnswerGroups truth(pairs);
+  SemanticEvalOptions o;
+  o.shared_context = false;
+  o.lowest_threshold = 0.7;
+  o.max_false_hit_rate = 0.05;
+  o.audit_rate = 0;
+  StatusOr<SemanticEvalRun> run = RunSemanticEval(pairs, truth, o);
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_EQ(run->false_hit_bound, "served");
+  const VerifiedSummary v = SummarizeVerified(run->observations, 4);
+  // ~73 agreeing verifications before the pooled bound clears 0.05, then served.
+  EXPECT_GE(v.total.verified, 70);
+  EXPECT_GE(v.total.served, 20);
+  EXPECT_EQ(v.total.served + v.total.verified, 120);
+  EXPECT_EQ(v.total.false_hits, 0);
+  EXPECT_EQ(v.segments.front().served, 0);
+  EXPECT_EQ(v.segments.back().served, 30);
+  EXPECT_EQ(run->pooled_observations, v.total.verified);
+  json::Value report = EvalRunToJson(*run, std::vector<double>{0.7}, std::vector<double>{0.05});
+  ASSERT_NE(report.Find("verified"), nullptr);
+  EXPECT_EQ(report.Find("verified")->Find("served")->as_number(), v.total.served);
+  EXPECT_EQ(report.Find("verified_by_quarter")->as_array().size(), 4u);
+  EXPECT_EQ(report.Find("curve"), nullptr);  // one point, not a curve
+}
+
 }  // namespace
 }  // namespace deja::server

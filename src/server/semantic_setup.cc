@@ -1,7 +1,10 @@
 #include "server/semantic_setup.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <iterator>
+#include <set>
 #include <vector>
 
 #include "semantic/semantic_index_file.h"
@@ -14,6 +17,9 @@ semantic::SemanticCacheOptions SemanticCacheOptionsFrom(const SemanticOptions& s
   semantic::SemanticCacheOptions o;
   o.query_turns = s.query_turns;
   o.max_false_hit_rate = s.max_false_hit_rate;
+  o.bound = s.false_hit_bound == "lookups" ? semantic::FalseHitBound::kLookups
+                                           : semantic::FalseHitBound::kServed;
+  o.audit_rate = s.audit_rate;
   o.hnsw_threshold = static_cast<size_t>(s.hnsw_threshold);
   o.large_index = s.large_index;
   o.admission.min_score = s.min_admission_score;
@@ -41,62 +47,130 @@ std::string SemanticIndexPath(const GatewayOptions& options) {
   return options.store.data_dir + "/semantic/index.bin";
 }
 
-StatusOr<std::unique_ptr<semantic::SemanticCache>> OpenSemanticCache(
-    const GatewayOptions& options, Store& store,
-    std::shared_ptr<const semantic::Embedder> embedder) {
-  if (embedder == nullptr) {
-    DEJA_ASSIGN_OR_RETURN(std::unique_ptr<semantic::Embedder> made,
-                          semantic::MakeEmbedder(EmbedderOptionsFrom(options.semantic)));
-    embedder = std::move(made);
-  }
-  if (embedder->dimensions() == 0) {
-    // A remote embedder learns its dimension from its first answer; the index needs it now.
-    std::vector<float> probe;
-    if (Status st = embedder->Embed("deja dimension probe", &probe); !st.ok()) {
-      std::fprintf(stderr,
-                   "deja: the embedder could not be reached (%s): semantic lookups fail open to "
-                   "exact-only until a restart finds it\n",
-                   st.ToString().c_str());
-    }
-  }
-  auto cache = std::make_unique<semantic::SemanticCache>(SemanticCacheOptionsFrom(options.semantic),
-                                                         embedder);
+namespace {
+
+// Loaded entries are restored in slices so that lookups running meanwhile (a deferred load while
+// the gateway serves) wait for one slice at most.
+constexpr size_t kRestoreSlice = 1024;
+constexpr std::string_view kProbeText = "deja dimension probe";
+
+// Drops the entries whose key the store no longer has (deleted, expired or evicted while deja was
+// stopped) before they are restored, so entries admitted meanwhile are never mistaken for them.
+StatusOr<int64_t> KeepStoredEntries(Store& store, std::vector<semantic::PersistedEntry>* entries) {
+  std::set<CacheKey> live;
+  ScanOptions so;
+  so.with_response = false;
+  DEJA_RETURN_IF_ERROR(store.Scan(so, [&](const Entry& e) {
+    live.insert(e.key);
+    return true;
+  }));
+  const size_t before = entries->size();
+  std::erase_if(*entries,
+                [&](const semantic::PersistedEntry& e) { return live.count(e.key) == 0; });
+  return static_cast<int64_t>(before - entries->size());
+}
+
+// Loads the saved index into `cache`, else rebuilds it from the store; logs what happened and fails
+// open (an index that cannot be rebuilt starts empty and fills up as answers are stored).
+// REQUIRES: the embedder's dimension is known.
+void LoadOrRebuildSemanticIndex(const GatewayOptions& options, Store& store,
+                                semantic::SemanticCache& cache) {
+  const semantic::Embedder& embedder = cache.embedder();
   const std::string path = SemanticIndexPath(options);
   StatusOr<std::vector<semantic::PersistedEntry>> loaded =
-      semantic::LoadSemanticIndex(path, embedder->name(), embedder->dimensions());
+      semantic::LoadSemanticIndex(path, embedder.name(), embedder.dimensions());
   if (loaded.ok()) {
+    StatusOr<int64_t> gone = KeepStoredEntries(store, &*loaded);
     const size_t n = loaded->size();
-    (void)cache->Restore(std::move(*loaded));
-    StatusOr<int64_t> pruned = semantic::PruneSemanticIndex(store, *cache);
+    for (size_t at = 0; at < n; at += kRestoreSlice) {
+      const auto first = loaded->begin() + static_cast<std::ptrdiff_t>(at);
+      const auto last =
+          loaded->begin() + static_cast<std::ptrdiff_t>(std::min(n, at + kRestoreSlice));
+      (void)cache.Restore(std::vector<semantic::PersistedEntry>(std::make_move_iterator(first),
+                                                                std::make_move_iterator(last)));
+    }
     std::fprintf(stderr,
                  "deja: semantic index loaded from %s: %zu entries (%lld gone from the store)\n",
-                 path.c_str(), n, pruned.ok() ? static_cast<long long>(*pruned) : -1LL);
-    return cache;
+                 path.c_str(), n, gone.ok() ? static_cast<long long>(*gone) : -1LL);
+    return;
   }
   if (loaded.status().code() != StatusCode::kNotFound) {
     std::fprintf(stderr, "deja: semantic index %s unusable (%s): rebuilding from the store\n",
                  path.c_str(), loaded.status().ToString().c_str());
   }
   StatusOr<semantic::RebuildStats> rebuilt =
-      semantic::RebuildSemanticIndex(store, *cache, [](Route route, const CachedResponse& r) {
+      semantic::RebuildSemanticIndex(store, cache, [](Route route, const CachedResponse& r) {
         StatusOr<std::string> text = AnswerText(route, r);
         return text.ok() ? *text : std::string();
       });
   if (!rebuilt.ok()) {
-    // Fail open: an empty index fills up again as answers are stored.
     std::fprintf(stderr, "deja: rebuilding the semantic index failed: %s (starting empty)\n",
                  rebuilt.status().ToString().c_str());
-    return cache;
+    return;
   }
   std::fprintf(stderr,
                "deja: semantic index rebuilt from the store: %lld of %lld entries indexed in %lld "
                "ms\n",
                static_cast<long long>(rebuilt->indexed), static_cast<long long>(rebuilt->scanned),
                static_cast<long long>(rebuilt->millis));
+}
+
+// True when the embedder's dimension is known, after one probe embedding if it was not.
+bool LearnDimension(const semantic::Embedder& embedder, Status* error) {
+  if (embedder.dimensions() != 0) return true;
+  std::vector<float> probe;
+  *error = embedder.Embed(kProbeText, &probe);
+  return error->ok() && embedder.dimensions() != 0;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<semantic::SemanticCache>> OpenSemanticCache(
+    const GatewayOptions& options, Store& store, std::shared_ptr<const semantic::Embedder> embedder,
+    bool* index_deferred) {
+  if (embedder == nullptr) {
+    DEJA_ASSIGN_OR_RETURN(std::unique_ptr<semantic::Embedder> made,
+                          semantic::MakeEmbedder(EmbedderOptionsFrom(options.semantic)));
+    embedder = std::move(made);
+  }
+  if (index_deferred != nullptr) *index_deferred = false;
+  auto cache = std::make_unique<semantic::SemanticCache>(SemanticCacheOptionsFrom(options.semantic),
+                                                         embedder);
+  // A remote embedder learns its dimension from its first answer, and the saved index and a rebuild
+  // both need it: when the endpoint is down now, they wait until it answers.
+  if (Status error; !LearnDimension(*embedder, &error)) {
+    std::fprintf(stderr,
+                 "deja: the embedder could not be reached (%s): semantic lookups fail open to "
+                 "exact-only until it answers; %s\n",
+                 error.ToString().c_str(),
+                 index_deferred != nullptr
+                     ? "the semantic index is loaded (or rebuilt from the store) once it does"
+                     : "the semantic index starts empty");
+    if (index_deferred != nullptr) *index_deferred = true;
+    return cache;
+  }
+  LoadOrRebuildSemanticIndex(options, store, *cache);
   return cache;
 }
 
+bool LoadDeferredSemanticIndex(const GatewayOptions& options, Store& store,
+                               semantic::SemanticCache& cache, bool probe) {
+  const semantic::Embedder& embedder = cache.embedder();
+  if (embedder.dimensions() == 0) {
+    Status error;
+    if (!probe || !LearnDimension(embedder, &error)) return false;
+  }
+  std::fprintf(stderr, "deja: the embedder answers (%d dimensions): loading the semantic index\n",
+               embedder.dimensions());
+  LoadOrRebuildSemanticIndex(options, store, cache);
+  return true;
+}
+
 Status SaveSemanticCache(const semantic::SemanticCache& cache, const GatewayOptions& options) {
+  if (cache.embedder().dimensions() == 0) {
+    // Nothing was ever embedded; keep the file (a saved index waiting to be loaded).
+    return FailedPreconditionError("the embedder's dimension is not known yet: nothing to save");
+  }
   const std::string path = SemanticIndexPath(options);
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);

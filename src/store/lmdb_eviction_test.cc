@@ -85,6 +85,37 @@ TEST_F(LmdbEvictionTest, LfuEvictsLeastFrequentlyUsed) {
   EXPECT_TRUE(Has(store.get(), kBase + 2));
 }
 
+// An entry whose miss would cost `tokens` output tokens.
+Entry Costing(int i, int64_t tokens) {
+  Entry e = MakeEntry(kBase + i, 1000);
+  e.meta.input_tokens = 0;
+  e.meta.output_tokens = tokens;
+  return e;
+}
+
+TEST_F(LmdbEvictionTest, CostEvictsTheCheapestPerByteAndHitRate) {
+  const int64_t size = EntrySize();
+  auto store = Open(4 * size + size / 2, "cost");
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store->Put(Costing(i, 500)).ok());
+  clock_.Advance(1000);
+  ASSERT_TRUE(store->Put(Costing(3, 5)).ok());  // the newest, but cheap
+  clock_.Advance(1000);
+  ASSERT_TRUE(store->Put(Costing(4, 500)).ok());
+  // LRU would drop entry 0 (the oldest); cost drops the cheap one.
+  EXPECT_FALSE(Has(store.get(), kBase + 3));
+  for (int i : {0, 1, 2, 4}) EXPECT_TRUE(Has(store.get(), kBase + i)) << i;
+  // Equal cost and size: hits per second of age decide. 0 and 1 are read, 2 is not; 4 is younger.
+  for (int i : {0, 0, 1, 1}) ASSERT_TRUE(store->Get(KeyFor(kBase + i)).ok());
+  clock_.Advance(1000);
+  ASSERT_TRUE(store->Put(Costing(5, 500)).ok());
+  EXPECT_FALSE(Has(store.get(), kBase + 2));
+  for (int i : {0, 1, 4, 5}) EXPECT_TRUE(Has(store.get(), kBase + i)) << i;
+  StatusOr<StoreStats> st = store->Stats();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->evictions, 2);
+  EXPECT_LE(st->bytes, st->capacity_bytes);
+}
+
 TEST_F(LmdbEvictionTest, ExpiredEntriesGoFirstAndCountAsExpirations) {
   const int64_t size = EntrySize();
   auto store = Open(3 * size + size / 2, "lru");

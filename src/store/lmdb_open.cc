@@ -110,7 +110,7 @@ StatusOr<std::unique_ptr<Store>> LmdbStore::OpenEnv(const StoreOptions& options,
                                                     const std::filesystem::path& dir,
                                                     const std::string& canonical) {
   DEJA_ASSIGN_OR_RETURN(std::unique_ptr<EvictionPolicy> policy,
-                        MakeEvictionPolicy(options.eviction));
+                        MakeEvictionPolicy(options.eviction, options.clock));
 
   MDB_env* env = nullptr;
   int rc = mdb_env_create(&env);

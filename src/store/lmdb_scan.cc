@@ -4,6 +4,7 @@
 // work in bounded batches, each in its own short transaction: a long-lived read transaction would
 // pin old pages and grow the map, and one huge write transaction could hit MDB_TXN_FULL. Scan calls
 // the callback outside any transaction, so the callback may itself use the store (e.g. Delete).
+// Purge and SweepExpired tell the removal listener about each batch once it is committed.
 #include <cstring>
 #include <memory>
 #include <string>
@@ -90,55 +91,61 @@ Status LmdbStore::Scan(const ScanOptions& options, const std::function<bool(cons
   return Status::Ok();
 }
 
-StatusOr<int64_t> LmdbStore::DeleteWhere(const std::function<bool(const EntryMeta&)>& match) {
+StatusOr<int64_t> LmdbStore::DeleteWhere(const std::function<bool(const EntryMeta&)>& match,
+                                         RemovalCause cause) {
   int64_t removed = 0;
   std::string resume;
   bool done = false;
   while (!done) {
     std::vector<CacheKey> victims;
-    std::lock_guard<std::mutex> lock(write_mu_);
-    lmdb::WriteTxn txn;
-    DEJA_RETURN_IF_ERROR(txn.Begin(env_));
     {
-      DEJA_ASSIGN_OR_RETURN(Cursor cursor, OpenCursor(txn.get(), dbis_.meta));
-      MDB_val k, v;
-      int rc = SeekAfter(cursor.get(), resume, &k, &v);
-      for (size_t visited = 0; rc == 0; ++visited) {
-        resume.assign(lmdb::View(k));
-        CacheKey key;
-        EntryMeta m;
-        // Undecodable entries never match: they are left for an explicit Delete.
-        if (ToKey(k, &key) && codec::DecodeMeta(lmdb::View(v), &m).ok() && match(m)) {
-          victims.push_back(key);
+      std::lock_guard<std::mutex> lock(write_mu_);
+      lmdb::WriteTxn txn;
+      DEJA_RETURN_IF_ERROR(txn.Begin(env_));
+      {
+        DEJA_ASSIGN_OR_RETURN(Cursor cursor, OpenCursor(txn.get(), dbis_.meta));
+        MDB_val k, v;
+        int rc = SeekAfter(cursor.get(), resume, &k, &v);
+        for (size_t visited = 0; rc == 0; ++visited) {
+          resume.assign(lmdb::View(k));
+          CacheKey key;
+          EntryMeta m;
+          // Undecodable entries never match: they are left for an explicit Delete.
+          if (ToKey(k, &key) && codec::DecodeMeta(lmdb::View(v), &m).ok() && match(m)) {
+            victims.push_back(key);
+          }
+          if (victims.size() >= kDeletesPerTxn || visited + 1 >= kScanPerTxn) break;
+          rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT);
         }
-        if (victims.size() >= kDeletesPerTxn || visited + 1 >= kScanPerTxn) break;
-        rc = mdb_cursor_get(cursor.get(), &k, &v, MDB_NEXT);
+        if (rc != 0 && rc != MDB_NOTFOUND) return lmdb::Error(rc, "scan for deletion");
+        done = rc == MDB_NOTFOUND;
       }
-      if (rc != 0 && rc != MDB_NOTFOUND) return lmdb::Error(rc, "scan for deletion");
-      done = rc == MDB_NOTFOUND;
+      if (victims.empty()) continue;  // the transaction aborts; nothing to write
+      DEJA_ASSIGN_OR_RETURN(int64_t total, ReadTotalBytes(txn.get()));
+      for (const CacheKey& key : victims) {
+        DEJA_ASSIGN_OR_RETURN(int64_t size, DeleteRecords(txn.get(), key));
+        total -= size;
+      }
+      DEJA_RETURN_IF_ERROR(WriteTotalBytes(txn.get(), total));
+      DEJA_RETURN_IF_ERROR(txn.Commit());
+      for (const CacheKey& key : victims) hits_.Erase(key);
+      removed += static_cast<int64_t>(victims.size());
     }
-    if (victims.empty()) continue;  // the transaction aborts; nothing to write
-    DEJA_ASSIGN_OR_RETURN(int64_t total, ReadTotalBytes(txn.get()));
-    for (const CacheKey& key : victims) {
-      DEJA_ASSIGN_OR_RETURN(int64_t size, DeleteRecords(txn.get(), key));
-      total -= size;
-    }
-    DEJA_RETURN_IF_ERROR(WriteTotalBytes(txn.get(), total));
-    DEJA_RETURN_IF_ERROR(txn.Commit());
-    for (const CacheKey& key : victims) hits_.Erase(key);
-    removed += static_cast<int64_t>(victims.size());
+    NotifyRemoved(victims, cause);  // this batch is committed; later ones may still fail
   }
   return removed;
 }
 
 StatusOr<int64_t> LmdbStore::Purge(const ScanOptions& options) {
   const int64_t now = clock_->NowMillis();
-  return DeleteWhere([&](const EntryMeta& m) { return Matches(options, m, Expired(m, now)); });
+  return DeleteWhere([&](const EntryMeta& m) { return Matches(options, m, Expired(m, now)); },
+                     RemovalCause::kPurged);
 }
 
 StatusOr<int64_t> LmdbStore::SweepExpired() {
   const int64_t now = clock_->NowMillis();
-  StatusOr<int64_t> n = DeleteWhere([&](const EntryMeta& m) { return Expired(m, now); });
+  StatusOr<int64_t> n =
+      DeleteWhere([&](const EntryMeta& m) { return Expired(m, now); }, RemovalCause::kExpired);
   if (n.ok()) expirations_ += *n;
   return n;
 }

@@ -141,7 +141,7 @@ StatusOr<int64_t> LmdbStore::DeleteRecords(MDB_txn* txn, const CacheKey& key) co
 }
 
 Status LmdbStore::EvictUntil(MDB_txn* txn, int64_t cap, const CacheKey& keep, int64_t* total,
-                             std::vector<CacheKey>* evicted, int64_t* expired) {
+                             std::vector<CacheKey>* evicted, std::vector<CacheKey>* expired) {
   DEJA_ASSIGN_OR_RETURN(lmdb::Cursor cursor, lmdb::OpenCursor(txn, dbis_.meta));
   int rc = 0;
   const int64_t now = clock_->NowMillis();
@@ -179,8 +179,7 @@ Status LmdbStore::EvictUntil(MDB_txn* txn, int64_t cap, const CacheKey& keep, in
     StatusOr<int64_t> size = DeleteRecords(txn, victim->key);
     if (!size.ok()) return size.status();
     *total -= *size;
-    evicted->push_back(victim->key);
-    if (victim->score == kFirst) ++*expired;
+    (victim->score == kFirst ? expired : evicted)->push_back(victim->key);
   }
   return Status::Ok();
 }
@@ -198,46 +197,54 @@ Status LmdbStore::Put(const Entry& entry) {
                                   " bytes exceeds the store's size cap of " + std::to_string(cap) +
                                   " bytes");
   }
-  std::vector<CacheKey> evicted;
-  int64_t expired = 0;
-  std::lock_guard<std::mutex> lock(write_mu_);
-  lmdb::WriteTxn txn;
-  DEJA_RETURN_IF_ERROR(txn.Begin(env_));
-  DEJA_ASSIGN_OR_RETURN(int64_t total, ReadTotalBytes(txn.get()));
-  StatusOr<int64_t> old_size = DeleteRecords(txn.get(), entry.key);
-  if (old_size.ok()) {
-    total -= *old_size;
-  } else if (old_size.status().code() != StatusCode::kNotFound) {
-    return old_size.status();
+  std::vector<CacheKey> evicted, expired;
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    lmdb::WriteTxn txn;
+    DEJA_RETURN_IF_ERROR(txn.Begin(env_));
+    DEJA_ASSIGN_OR_RETURN(int64_t total, ReadTotalBytes(txn.get()));
+    StatusOr<int64_t> old_size = DeleteRecords(txn.get(), entry.key);
+    if (old_size.ok()) {
+      total -= *old_size;
+    } else if (old_size.status().code() != StatusCode::kNotFound) {
+      return old_size.status();
+    }
+    total += meta.size_bytes;
+    if (cap > 0 && total > cap) {
+      DEJA_RETURN_IF_ERROR(EvictUntil(txn.get(), cap, entry.key, &total, &evicted, &expired));
+    }
+    MDB_val k = lmdb::Val(entry.key.View()), mv = lmdb::Val(meta_rec), bv = lmdb::Val(body);
+    int rc = mdb_put(txn.get(), dbis_.meta, &k, &mv, 0);
+    if (rc == 0) rc = mdb_put(txn.get(), dbis_.body, &k, &bv, 0);
+    if (rc != 0) return lmdb::Error(rc, "put entry " + entry.key.Hex());
+    DEJA_RETURN_IF_ERROR(WriteTotalBytes(txn.get(), total));
+    DEJA_RETURN_IF_ERROR(txn.Commit());
+    // Pending hits belonged to the replaced or evicted entries. Erased under write_mu_ so a
+    // concurrent FlushHits cannot drain them first and credit them to the new entry.
+    hits_.Erase(entry.key);
+    for (const CacheKey& key : evicted) hits_.Erase(key);
+    for (const CacheKey& key : expired) hits_.Erase(key);
+    evictions_ += static_cast<int64_t>(evicted.size());
+    expirations_ += static_cast<int64_t>(expired.size());
   }
-  total += meta.size_bytes;
-  if (cap > 0 && total > cap) {
-    DEJA_RETURN_IF_ERROR(EvictUntil(txn.get(), cap, entry.key, &total, &evicted, &expired));
-  }
-  MDB_val k = lmdb::Val(entry.key.View()), mv = lmdb::Val(meta_rec), bv = lmdb::Val(body);
-  int rc = mdb_put(txn.get(), dbis_.meta, &k, &mv, 0);
-  if (rc == 0) rc = mdb_put(txn.get(), dbis_.body, &k, &bv, 0);
-  if (rc != 0) return lmdb::Error(rc, "put entry " + entry.key.Hex());
-  DEJA_RETURN_IF_ERROR(WriteTotalBytes(txn.get(), total));
-  DEJA_RETURN_IF_ERROR(txn.Commit());
-  // Pending hits belonged to the replaced or evicted entries. Erased under write_mu_ so a
-  // concurrent FlushHits cannot drain them first and credit them to the new entry.
-  hits_.Erase(entry.key);
-  for (const CacheKey& key : evicted) hits_.Erase(key);
-  evictions_ += static_cast<int64_t>(evicted.size()) - expired;
-  expirations_ += expired;
+  // The replaced entry (same key) is not a removal.
+  NotifyRemoved(expired, RemovalCause::kExpired);
+  NotifyRemoved(evicted, RemovalCause::kEvicted);
   return Status::Ok();
 }
 
 Status LmdbStore::Delete(const CacheKey& key) {
-  std::lock_guard<std::mutex> lock(write_mu_);
-  lmdb::WriteTxn txn;
-  DEJA_RETURN_IF_ERROR(txn.Begin(env_));
-  DEJA_ASSIGN_OR_RETURN(int64_t total, ReadTotalBytes(txn.get()));
-  DEJA_ASSIGN_OR_RETURN(int64_t size, DeleteRecords(txn.get(), key));
-  DEJA_RETURN_IF_ERROR(WriteTotalBytes(txn.get(), total - size));
-  DEJA_RETURN_IF_ERROR(txn.Commit());
-  hits_.Erase(key);
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    lmdb::WriteTxn txn;
+    DEJA_RETURN_IF_ERROR(txn.Begin(env_));
+    DEJA_ASSIGN_OR_RETURN(int64_t total, ReadTotalBytes(txn.get()));
+    DEJA_ASSIGN_OR_RETURN(int64_t size, DeleteRecords(txn.get(), key));
+    DEJA_RETURN_IF_ERROR(WriteTotalBytes(txn.get(), total - size));
+    DEJA_RETURN_IF_ERROR(txn.Commit());
+    hits_.Erase(key);
+  }
+  NotifyRemoved(std::span<const CacheKey>(&key, 1), RemovalCause::kDeleted);
   return Status::Ok();
 }
 

@@ -16,6 +16,9 @@
 //
 // Put sets meta.size_bytes and, when meta.created_at_ms is 0, created_at_ms to the clock's now.
 //
+// options.removal_listener hears each committed removal (Delete, Purge and SweepExpired per
+// committed batch, eviction inside Put), after the commit and outside write_mu_.
+//
 // Thread safety: every method is safe to call concurrently (see Store). Several processes may open
 // the same directory (e.g. the server and `deja store`), but one process may open a directory only
 // once (an LMDB rule): a second OpenLmdbStore of it fails with FailedPrecondition until the first
@@ -34,6 +37,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -89,13 +93,22 @@ class LmdbStore final : public Store {
   Status WriteTotalBytes(MDB_txn* txn, int64_t bytes) const;
   // Deletes both records of `key`; returns the entry's size, or NotFound.
   StatusOr<int64_t> DeleteRecords(MDB_txn* txn, const CacheKey& key) const;
-  // Evicts sampled entries other than `keep` until `*total` <= cap; appends victims to `evicted`
-  // and counts how many were already expired in `*expired`.
+  // Evicts sampled entries other than `keep` until `*total` <= cap; appends victims to `evicted`,
+  // or to `expired` for those that had expired (or whose metadata was unreadable).
   Status EvictUntil(MDB_txn* txn, int64_t cap, const CacheKey& keep, int64_t* total,
-                    std::vector<CacheKey>* evicted, int64_t* expired);
+                    std::vector<CacheKey>* evicted, std::vector<CacheKey>* expired);
 
-  // Deletes entries for which `match` holds, in batches of bounded transactions.
-  StatusOr<int64_t> DeleteWhere(const std::function<bool(const EntryMeta&)>& match);
+  // Deletes entries for which `match` holds, in batches of bounded transactions; tells the removal
+  // listener about each committed batch with `cause`.
+  StatusOr<int64_t> DeleteWhere(const std::function<bool(const EntryMeta&)>& match,
+                                RemovalCause cause);
+  // Tells options_.removal_listener (if any) that `keys` were removed. REQUIRES: write_mu_ not
+  // held, the removal committed.
+  void NotifyRemoved(std::span<const CacheKey> keys, RemovalCause cause) const {
+    if (options_.removal_listener != nullptr && !keys.empty()) {
+      options_.removal_listener->OnRemoved(keys, cause);
+    }
+  }
   void FlusherLoop();
   void RequestFlush();
 

@@ -6,7 +6,7 @@
 //                            flip to what an uncached upstream does (no X-Deja-* headers, every call
 //                            reaches the fake, volatile ids differ); gateway-only tests are skipped.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -286,3 +286,35 @@ export async function collectAnthropic(stream) {
 
 // The fake's deterministic answer text format.
 export const ECHO = (text) => new RegExp(`^echo: ${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\[[0-9a-f]{8}\\]$`);
+
+// Runs the deja CLI; resolves {code, stdout, stderr} and never rejects on a non-zero exit.
+export function runDeja(args, { env = {}, timeout = 60_000 } = {}) {
+  return new Promise((resolve) => {
+    execFile(DEJA_BIN, args, { env: { ...process.env, ...env }, timeout, maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr }));
+  });
+}
+
+// One Prometheus sample from GET /metrics (`line` is the name with its labels, e.g.
+// 'deja_semantic_verifications_total{result="wrong"}'); undefined when absent.
+export async function metric(url, line) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = text.match(new RegExp(`^${line.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm'));
+  return m ? Number(m[1]) : undefined;
+}
+
+// Polls (bounded) until a metric satisfies `ok`: work that follows an answer (storing, indexing,
+// recording a verification) may finish just after the client has the answer. Returns the value.
+export async function metricUntil(url, line, ok, ms = 5000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await metric(url, line);
+    if (ok(v)) return v;
+    assert.ok(Date.now() < deadline, `${line} = ${v} did not reach the expected value in ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+// Until the semantic index holds at least n entries.
+export const indexed = (url, n, ms = 5000) =>
+  metricUntil(url, 'deja_semantic_index_entries', (v) => v >= n, ms);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
-import { DIRECT, GW, closedPort, collectChat, expectCache, startDeja, startFake } from './helpers.mjs';
+import { DIRECT, GW, closedPort, collectChat, expectCache, indexed, metric, metricUntil, startDeja, startFake } from './helpers.mjs';
 
 const PATH = '/v1/chat/completions';
 const QUESTION = 'What is the capital city of France?';
@@ -26,24 +26,8 @@ const conversation = (person, question) => ({
   ],
 });
 
-async function metric(url, line) {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const m = text.match(new RegExp(`^${line.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm'));
-  return m ? Number(m[1]) : undefined;
-}
-
-// Waits (bounded) until a metric reaches at least n: work that follows an answer (storing,
-// indexing, recording a verification) may finish just after the client has the answer.
-async function metricReaches(url, line, n) {
-  const deadline = Date.now() + 5000;
-  while (!((await metric(url, line)) >= n)) {
-    assert.ok(Date.now() < deadline, `${line} did not reach ${n}`);
-    await new Promise((r) => setImmediate(r));
-  }
-}
-
-// A miss is answered before its entry is stored and indexed: wait until the index holds n entries.
-const indexed = (url, n) => metricReaches(url, 'deja_semantic_index_entries', n);
+// Waits (bounded) until a metric reaches at least n.
+const metricReaches = (url, line, n) => metricUntil(url, line, (v) => v >= n);
 
 describe('semantic cache', { skip: DIRECT && 'needs the deja gateway (DIRECT=1)' }, () => {
   let fake;
