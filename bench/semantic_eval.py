@@ -57,6 +57,23 @@ def mrpc_pairs(path):
     return out
 
 
+def dataset_path(name, data, tmp):
+    """The pairs file of dataset `name` (qqp, sts, mrpc) from ../shared/datasets (`data`), converted
+    into `tmp` where needed; None for an unknown name."""
+    if name == "qqp":
+        return os.path.join(data, "qqp-pairs-dev.jsonl")
+    if name == "sts":
+        path = os.path.join(tmp, "sts.jsonl")
+        write_jsonl(sts_pairs([os.path.join(data, "sts-train.csv"),
+                               os.path.join(data, "sts-dev.csv")]), path)
+        return path
+    if name == "mrpc":
+        path = os.path.join(tmp, "mrpc.jsonl")
+        write_jsonl(mrpc_pairs(os.path.join(data, "mrpc-train.tsv")), path)
+        return path
+    return None
+
+
 def write_jsonl(pairs, path):
     with open(path, "w", encoding="utf-8") as f:
         for p in pairs:
@@ -159,16 +176,8 @@ def main(argv):
     with tempfile.TemporaryDirectory(prefix="deja_semantic_eval_") as tmp:
         files = {}
         for name in args.datasets.split(","):
-            if name == "qqp":
-                files["qqp"] = os.path.join(data, "qqp-pairs-dev.jsonl")
-            elif name == "sts":
-                files["sts"] = os.path.join(tmp, "sts.jsonl")
-                write_jsonl(sts_pairs([os.path.join(data, "sts-train.csv"),
-                                       os.path.join(data, "sts-dev.csv")]), files["sts"])
-            elif name == "mrpc":
-                files["mrpc"] = os.path.join(tmp, "mrpc.jsonl")
-                write_jsonl(mrpc_pairs(os.path.join(data, "mrpc-train.tsv")), files["mrpc"])
-            else:
+            files[name] = dataset_path(name, data, tmp)
+            if files[name] is None:
                 ap.error(f"unknown dataset {name}")
         for name, path in files.items():
             report = os.path.join(tmp, name + ".json")

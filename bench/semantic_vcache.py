@@ -19,7 +19,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from semantic_eval import mrpc_pairs, pct, sts_pairs, write_jsonl  # noqa: E402
+from semantic_eval import dataset_path, pct  # noqa: E402
 
 
 def run_eval(deja, path, context, threshold, delta, bound, limit, tmp):
@@ -87,18 +87,10 @@ def main(argv):
     doc = {"threshold": args.threshold, "delta": args.delta, "embedder": "lexical", "rows": []}
     with tempfile.TemporaryDirectory(prefix="deja_vcache_") as tmp:
         for name in args.datasets.split(","):
-            limit = 0
-            if name == "qqp":
-                path, limit = os.path.join(data, "qqp-pairs-dev.jsonl"), args.qqp_limit
-            elif name == "sts":
-                path = os.path.join(tmp, "sts.jsonl")
-                write_jsonl(sts_pairs([os.path.join(data, "sts-train.csv"),
-                                       os.path.join(data, "sts-dev.csv")]), path)
-            elif name == "mrpc":
-                path = os.path.join(tmp, "mrpc.jsonl")
-                write_jsonl(mrpc_pairs(os.path.join(data, "mrpc-train.tsv")), path)
-            else:
+            path = dataset_path(name, data, tmp)
+            if path is None:
                 ap.error(f"unknown dataset {name}")
+            limit = args.qqp_limit if name == "qqp" else 0
             for context in args.contexts.split(","):
                 row = {"dataset": name, "context": context}
                 for bound in ("off", "served", "lookups"):

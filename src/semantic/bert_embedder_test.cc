@@ -19,7 +19,6 @@
 #include <vector>
 
 #include "core/json.h"
-#include "semantic/bert_model.h"
 #include "semantic/embedder.h"
 #include "semantic/model_dir.h"
 
@@ -272,23 +271,6 @@ TEST(BertEmbedderTest, NothingToEmbedGivesTheZeroVector) {
     ASSERT_TRUE(e->Embed(text, &v).ok());
     EXPECT_THAT(v, testing::Each(0.0f)) << text;
     EXPECT_EQ(v.size(), 32u);
-  }
-}
-
-TEST(BertModelTest, VectorizedGeluMatchesErfForm) {
-  for (bool avx2 : {false, true}) {
-    std::vector<float> x;
-    for (double v = -12; v < 12; v += 0.0037) x.push_back(static_cast<float>(v));
-    x.push_back(0.0f);  // An odd count: the tail takes a partial vector.
-    std::vector<float> y = x;
-    bert_internal::GeluErf(y.data(), y.size(), avx2);
-    double worst = 0;
-    for (size_t i = 0; i < x.size(); ++i) {
-      const double v = x[i];
-      const double exact = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
-      worst = std::max(worst, std::fabs(y[i] - exact));
-    }
-    EXPECT_LT(worst, 1e-6) << (avx2 ? "avx2" : "sse2");
   }
 }
 

@@ -1,6 +1,5 @@
 #include "semantic/bert_model.h"
 
-#include <cblas.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -8,14 +7,22 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <utility>
 
+#include "semantic/bert_ops.h"
 #include "semantic/model_dir.h"
 #include "semantic/safetensors.h"
 
 namespace deja::semantic {
 namespace {
+
+using bert_internal::AddLayerNorm;
+using bert_internal::AttentionScratchFloats;
+using bert_internal::MatMul;
+using bert_internal::Pack;
+using bert_internal::PackedFloats;
+using bert_internal::PackedLinear;
+using bert_internal::SelfAttention;
 
 Status Unimplemented(std::string m) { return Status(StatusCode::kUnimplemented, std::move(m)); }
 
@@ -85,118 +92,10 @@ class WeightReader {
   std::string file_;
 };
 
-// GCC/Clang vector extensions: 4 floats (SSE2, every x86-64) and 8 floats (AVX2, used when the
-// CPU has it; the 8-lane code is only ever inlined into a target("avx2,fma") function).
-typedef float Float4 __attribute__((vector_size(16)));
-typedef int32_t Int4 __attribute__((vector_size(16)));
-typedef float Float8 __attribute__((vector_size(32)));
-typedef int32_t Int8 __attribute__((vector_size(32)));
-
-// In place, each row of x (rows x n): x = LayerNorm(x + add) = (v - mean) / sqrt(var + eps) * g + b
-// with v = x + add (add may be null). Four lanes at a time when n is a multiple of 4 (BERT sizes
-// are), as four partial sums: the scalar loops do not vectorize without -ffast-math.
-void AddLayerNorm(const float* add, float* x, int rows, int n, const float* g, const float* b,
-                  float eps) {
-  for (int r = 0; r < rows; ++r) {
-    float* v = x + static_cast<size_t>(r) * n;
-    if (add != nullptr) {
-      const float* a = add + static_cast<size_t>(r) * n;
-      for (int i = 0; i < n; ++i) v[i] += a[i];
-    }
-    float mean = 0, var = 0;
-    if (n % 4 == 0) {
-      Float4 s{}, q{};
-      for (int i = 0; i < n; i += 4) {
-        Float4 t;
-        std::memcpy(&t, v + i, sizeof(t));
-        s += t;
-      }
-      mean = (s[0] + s[1] + s[2] + s[3]) / static_cast<float>(n);
-      for (int i = 0; i < n; i += 4) {
-        Float4 t;
-        std::memcpy(&t, v + i, sizeof(t));
-        t -= mean;
-        q += t * t;
-      }
-      var = (q[0] + q[1] + q[2] + q[3]) / static_cast<float>(n);
-    } else {
-      for (int i = 0; i < n; ++i) mean += v[i];
-      mean /= static_cast<float>(n);
-      for (int i = 0; i < n; ++i) var += (v[i] - mean) * (v[i] - mean);
-      var /= static_cast<float>(n);
-    }
-    const float inv = 1.0f / std::sqrt(var + eps);
-    for (int i = 0; i < n; ++i) v[i] = (v[i] - mean) * inv * g[i] + b[i];
-  }
-}
-
-// In place, each row of x (rows x n): softmax.
-void Softmax(float* x, int rows, int n) {
-  for (int r = 0; r < rows; ++r) {
-    float* v = x + static_cast<size_t>(r) * n;
-    const float max = *std::max_element(v, v + n);
-    float sum = 0;
-    for (int i = 0; i < n; ++i) {
-      v[i] = std::exp(v[i] - max);
-      sum += v[i];
-    }
-    const float inv = 1.0f / sum;
-    for (int i = 0; i < n; ++i) v[i] *= inv;
-  }
-}
-
-// GELU, erf form, 0.5 x (1 + erf(x / sqrt 2)), on one vector of lanes: glibc's erff is scalar and
-// was ~15% of a MiniLM forward pass. 1 + erf(x/sqrt 2) is computed as erfc(|x|/sqrt 2) (x < 0) or
-// 2 - erfc (x >= 0), with erfc from the Chebyshev fit in Numerical Recipes (erfcc, fractional
-// error < 1.2e-7) and exp by range reduction and a degree-6 polynomial. Absolute error against
-// float64 GELU: < 4e-7 over [-12, 12].
-template <typename V, typename VI>
-__attribute__((always_inline)) inline void GeluErfLanes(float* p, size_t count) {
-  V v{};
-  std::memcpy(&v, p, count * sizeof(float));
-  const V z = (v < 0 ? -v : v) * 0.707106781f;
-  const V t = 1.0f / (1.0f + 0.5f * z);
-  V poly = V{} + 0.17087277f;
-  for (float c : {-0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f, -0.18628806f, 0.09678418f,
-                  0.37409196f, 1.00002368f, -1.26551223f}) {
-    poly = poly * t + c;
-  }
-  V x = poly - z * z;  // erfc = t exp(x), x <= 0
-  x = x < -87.0f ? V{} - 87.0f : x;
-  // exp(x) = 2^n exp(r), n = round(x / ln 2) (adding 1.5 * 2^23 rounds), |r| <= ln(2) / 2.
-  const V n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
-  const V r = (x - n * 0.693145752f) - n * 1.42860677e-6f;
-  V e = V{} + 1.0f / 720;
-  for (float c : {1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f}) e = e * r + c;
-  const VI bits = (__builtin_convertvector(n, VI) + 127) << 23;
-  V scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  const V erfc = t * e * scale;
-  v = 0.5f * v * (v >= 0 ? 2.0f - erfc : erfc);
-  std::memcpy(p, &v, count * sizeof(float));
-}
-
-template <typename V, typename VI>
-__attribute__((always_inline)) inline void GeluErfLoop(float* x, size_t n) {
-  constexpr size_t kLanes = sizeof(V) / sizeof(float);
-  size_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) GeluErfLanes<V, VI>(x + i, kLanes);
-  if (i < n) GeluErfLanes<V, VI>(x + i, n - i);
-}
-
-__attribute__((target("avx2,fma"))) void GeluErfAvx2(float* x, size_t n) {
-  GeluErfLoop<Float8, Int8>(x, n);
-}
-
-bool HasAvx2() {
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return avx2;
-}
-
 void Activate(float* x, size_t n, BertConfig::Activation act) {
   switch (act) {
     case BertConfig::Activation::kGeluErf:
-      bert_internal::GeluErf(x, n, HasAvx2());
+      bert_internal::GeluErf(x, n);
       break;
     case BertConfig::Activation::kGeluTanh:
       for (size_t i = 0; i < n; ++i) {
@@ -210,39 +109,10 @@ void Activate(float* x, size_t n, BertConfig::Activation act) {
   }
 }
 
-// out (rows x n) = broadcast bias, then += a (rows x k) * w (k x n: the Hugging Face [n x k]
-// weight, transposed at load; OpenBLAS packs that layout ~20% faster for so few rows).
-void Linear(const float* a, int rows, int k, const float* w, const std::vector<float>& bias,
-            float* out) {
-  const int n = static_cast<int>(bias.size());
-  for (int r = 0; r < rows; ++r) {
-    std::memcpy(out + static_cast<size_t>(r) * n, bias.data(), n * sizeof(float));
-  }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, n, k, 1.0f, a, k, w, n, 1.0f, out,
-              n);
-}
-
-// Writes the transpose of the row-major rows x cols matrix `m` to dst (cols x rows).
-void TransposeInto(const std::vector<float>& m, size_t rows, size_t cols, float* dst) {
-  for (size_t r = 0; r < rows; ++r) {
-    for (size_t c = 0; c < cols; ++c) dst[c * rows + r] = m[r * cols + c];
-  }
-}
-
 // 2 MiB: the transparent huge page size on x86-64.
 constexpr size_t kHugePage = size_t{2} << 20;
 
 }  // namespace
-
-namespace bert_internal {
-void GeluErf(float* x, size_t n, bool avx2) {
-  if (avx2 && HasAvx2()) {
-    GeluErfAvx2(x, n);
-  } else {
-    GeluErfLoop<Float4, Int4>(x, n);
-  }
-}
-}  // namespace bert_internal
 
 StatusOr<BertConfig> BertConfig::FromJson(const json::Value& doc) {
   if (!doc.is_object()) return DataLossError("config.json is not a JSON object");
@@ -284,8 +154,6 @@ StatusOr<BertConfig> BertConfig::FromJson(const json::Value& doc) {
 }
 
 StatusOr<std::unique_ptr<BertEncoder>> BertEncoder::Load(const std::string& dir) {
-  static std::once_flag one_thread;
-  std::call_once(one_thread, [] { openblas_set_num_threads(1); });
   auto e = std::unique_ptr<BertEncoder>(new BertEncoder());
   DEJA_RETURN_IF_ERROR(e->Init(dir));
   return e;
@@ -327,25 +195,32 @@ Status BertEncoder::Init(const std::string& dir) {
   DEJA_RETURN_IF_ERROR(w.Read("embeddings.LayerNorm.bias", {h}, &emb_ln_b_));
   layers_.resize(static_cast<size_t>(config_.num_layers));
   // The layers' matrices, which every Forward streams through, live in one arena of huge pages
-  // (fewer TLB misses while OpenBLAS packs them: ~4% of a MiniLM forward pass).
-  const size_t per_layer = 3 * h * h + h * h + 2 * h * inter;
+  // (fewer TLB misses), packed for the matrix kernel in the order Forward reads them (the kernel
+  // prefetches the bytes after the panel it works on).
+  const int hidden = config_.hidden_size, intermediate = config_.intermediate_size;
+  const size_t per_layer = PackedFloats(hidden, 3 * hidden) + PackedFloats(hidden, hidden) +
+                           PackedFloats(hidden, intermediate) + PackedFloats(intermediate, hidden);
   const size_t bytes =
       (layers_.size() * per_layer * sizeof(float) + kHugePage - 1) / kHugePage * kHugePage;
   matrices_.reset(static_cast<float*>(std::aligned_alloc(kHugePage, bytes)));
   if (matrices_ == nullptr) return ResourceExhaustedError(dir + ": cannot allocate the weights");
   ::madvise(matrices_.get(), bytes, MADV_HUGEPAGE);  // Advice only: failure is harmless.
+  float* arena = matrices_.get();
+  // Packs the [out x in] weight m into the arena as *layer, with *bias (zero-padded).
+  auto pack = [&arena](const std::vector<float>& m, int in, int out, std::vector<float>* bias,
+                       PackedLinear* layer) {
+    Pack(m.data(), static_cast<size_t>(in), 1, in, out, arena);
+    bias->resize(PackedFloats(1, out), 0.0f);
+    *layer = PackedLinear{arena, bias->data(), in, out};
+    arena += PackedFloats(in, out);
+  };
   std::vector<float> qkv(3 * h * h), attn_out, inter_w, out_w;
   for (size_t i = 0; i < layers_.size(); ++i) {
     Layer& l = layers_[i];
     const std::string p = "encoder.layer." + std::to_string(i) + ".";
-    float* arena = matrices_.get() + i * per_layer;
-    l.qkv_w = arena;
-    l.attn_out_w = arena + 3 * h * h;
-    l.inter_w = arena + 4 * h * h;
-    l.out_w = arena + 4 * h * h + h * inter;
     l.qkv_b.assign(3 * h, 0.0f);
     const char* parts[] = {"query", "key", "value"};
-    for (size_t j = 0; j < 3; ++j) {  // Stacked as rows [3H x H], transposed below.
+    for (size_t j = 0; j < 3; ++j) {  // Stacked as rows: [3H x H].
       const std::string base = p + "attention.self." + parts[j];
       DEJA_RETURN_IF_ERROR(w.Read(base + ".weight", {h, h}, qkv.data() + j * h * h));
       DEJA_RETURN_IF_ERROR(w.Read(base + ".bias", {h}, l.qkv_b.data() + j * h));
@@ -360,10 +235,10 @@ Status BertEncoder::Init(const std::string& dir) {
     DEJA_RETURN_IF_ERROR(w.Read(p + "output.dense.bias", {h}, &l.out_b));
     DEJA_RETURN_IF_ERROR(w.Read(p + "output.LayerNorm.weight", {h}, &l.out_ln_g));
     DEJA_RETURN_IF_ERROR(w.Read(p + "output.LayerNorm.bias", {h}, &l.out_ln_b));
-    TransposeInto(qkv, 3 * h, h, l.qkv_w);
-    TransposeInto(attn_out, h, h, l.attn_out_w);
-    TransposeInto(inter_w, inter, h, l.inter_w);
-    TransposeInto(out_w, h, inter, l.out_w);
+    pack(qkv, hidden, 3 * hidden, &l.qkv_b, &l.qkv);
+    pack(attn_out, hidden, hidden, &l.attn_out_b, &l.attn_out);
+    pack(inter_w, hidden, intermediate, &l.inter_b, &l.inter);
+    pack(out_w, intermediate, hidden, &l.out_b, &l.out);
   }
   return Status::Ok();
 }
@@ -373,16 +248,17 @@ void BertEncoder::Forward(std::span<const uint32_t> ids, std::vector<float>* hid
   const int h = config_.hidden_size;
   const int inter = config_.intermediate_size;
   const int heads = config_.num_heads;
-  const int d = h / heads;
   const size_t nh = static_cast<size_t>(n) * h;
-  // Scratch, one allocation: qkv (n x 3h), context (n x h), sum (n x h), intermediate (n x inter),
-  // attention scores (n x n).
-  std::vector<float> scratch(nh * 5 + static_cast<size_t>(n) * inter + static_cast<size_t>(n) * n);
-  float* qkv = scratch.data();
+  // Scratch, one allocation, not zeroed: qkv (n x 3h), context (n x h), sum (n x h), intermediate
+  // (n x inter), attention's own.
+  const size_t floats =
+      nh * 5 + static_cast<size_t>(n) * inter + AttentionScratchFloats(n, h / heads);
+  const std::unique_ptr<float[]> scratch(new float[floats]);
+  float* qkv = scratch.get();
   float* ctx = qkv + 3 * nh;
   float* sum = ctx + nh;
   float* mid = sum + nh;
-  float* scores = mid + static_cast<size_t>(n) * inter;
+  float* attention = mid + static_cast<size_t>(n) * inter;
 
   hidden->resize(nh);
   float* x = hidden->data();
@@ -395,25 +271,15 @@ void BertEncoder::Forward(std::span<const uint32_t> ids, std::vector<float>* hid
   }
   AddLayerNorm(nullptr, x, n, h, emb_ln_g_.data(), emb_ln_b_.data(), config_.layer_norm_eps);
 
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   for (const Layer& l : layers_) {
-    Linear(x, n, h, l.qkv_w, l.qkv_b, qkv);
-    for (int head = 0; head < heads; ++head) {
-      const float* q = qkv + head * d;
-      const float* k = qkv + h + head * d;
-      const float* v = qkv + 2 * h + head * d;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, d, scale, q, 3 * h, k, 3 * h, 0.0f,
-                  scores, n);
-      Softmax(scores, n, n);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, n, 1.0f, scores, n, v, 3 * h,
-                  0.0f, ctx + head * d, h);
-    }
-    Linear(ctx, n, h, l.attn_out_w, l.attn_out_b, sum);
+    MatMul(x, n, l.qkv, qkv);
+    SelfAttention(qkv, n, h, heads, attention, ctx);
+    MatMul(ctx, n, l.attn_out, sum);
     AddLayerNorm(sum, x, n, h, l.attn_ln_g.data(), l.attn_ln_b.data(), config_.layer_norm_eps);
 
-    Linear(x, n, h, l.inter_w, l.inter_b, mid);
+    MatMul(x, n, l.inter, mid);
     Activate(mid, static_cast<size_t>(n) * inter, config_.activation);
-    Linear(mid, n, inter, l.out_w, l.out_b, sum);
+    MatMul(mid, n, l.out, sum);
     AddLayerNorm(sum, x, n, h, l.out_ln_g.data(), l.out_ln_b.data(), config_.layer_norm_eps);
   }
 }

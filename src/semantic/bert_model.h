@@ -1,4 +1,4 @@
-// A BERT encoder (Hugging Face BertModel semantics, inference only) on OpenBLAS: embeddings
+// A BERT encoder (Hugging Face BertModel semantics, inference only) on the CPU: embeddings
 // (word + absolute position + token type 0, LayerNorm), then num_hidden_layers post-LayerNorm
 // transformer layers (multi-head self-attention, GELU feed-forward). Pooling and normalization are
 // the embedder's job (semantic/bert_embedder.h).
@@ -12,9 +12,10 @@
 // MiniLM-L6 shape: 90 MB); the query, key and value projections are fused into one matrix so a
 // layer does four matrix products.
 //
-// Matrix products use cblas_sgemm. OpenBLAS is switched to one thread when the first model loads
-// (openblas_set_num_threads(1), process-wide): deja embeds many requests concurrently, one per
-// calling thread, and a 20-word question is too small to gain from splitting across cores.
+// The linear layers run on a packed-weight AVX2/FMA kernel (semantic/bert_matmul.h), attention,
+// LayerNorm and GELU on vectorized loops (semantic/bert_ops.h), all on the calling thread: deja
+// embeds many requests concurrently, one per calling thread, and a 20-word question is too small
+// to gain from splitting across cores.
 //
 // Thread safety: immutable after Load; Forward may be called concurrently (each call allocates its
 // own scratch, ~15 KB per token at the MiniLM shape).
@@ -30,6 +31,7 @@
 
 #include "core/json.h"
 #include "deja/status.h"
+#include "semantic/bert_matmul.h"
 
 namespace deja::semantic {
 
@@ -65,14 +67,13 @@ class BertEncoder {
   void Forward(std::span<const uint32_t> ids, std::vector<float>* hidden) const;
 
  private:
-  // Weight matrices are stored transposed, [in x out] row-major, so a layer is out = in * w + b;
-  // they point into matrices_.
+  // The linear layers' weights point into matrices_, their biases into the vectors (zero-padded to
+  // whole panels).
   struct Layer {
-    float* qkv_w;       // [H x 3H]: query, key, value columns side by side.
-    float* attn_out_w;  // [H x H]
-    float* inter_w;     // [H x I]
-    float* out_w;       // [I x H]
-    std::vector<float> qkv_b, attn_out_b, attn_ln_g, attn_ln_b, inter_b, out_b, out_ln_g, out_ln_b;
+    bert_internal::PackedLinear qkv;  // Query, key and value projections as one [3H x H] layer.
+    bert_internal::PackedLinear attn_out, inter, out;
+    std::vector<float> qkv_b, attn_out_b, inter_b, out_b;
+    std::vector<float> attn_ln_g, attn_ln_b, out_ln_g, out_ln_b;
   };
   struct Free {
     void operator()(float* p) const { std::free(p); }
@@ -84,13 +85,8 @@ class BertEncoder {
   BertConfig config_;
   std::vector<float> word_emb_, pos_emb_, type_emb_, emb_ln_g_, emb_ln_b_;
   std::vector<Layer> layers_;
-  std::unique_ptr<float, Free> matrices_;  // Huge-page aligned arena of the layers' matrices.
+  // Huge-page aligned arena of the layers' packed matrices, in the order Forward uses them.
+  std::unique_ptr<float, Free> matrices_;
 };
-
-namespace bert_internal {
-// In place: x = GELU(x), erf form, vectorized (AVX2 when `avx2` and the CPU has it, else SSE2).
-// Exposed for tests.
-void GeluErf(float* x, size_t n, bool avx2);
-}  // namespace bert_internal
 
 }  // namespace deja::semantic

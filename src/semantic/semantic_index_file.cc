@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <memory>
-#include <set>
 #include <span>
 
 #include "semantic/index_file.h"
@@ -185,21 +184,6 @@ StatusOr<RebuildStats> RebuildSemanticIndex(
                      std::chrono::steady_clock::now() - start)
                      .count();
   return stats;
-}
-
-StatusOr<int64_t> PruneSemanticIndex(Store& store, SemanticCache& cache) {
-  std::set<CacheKey> live;
-  ScanOptions so;
-  so.with_response = false;
-  DEJA_RETURN_IF_ERROR(store.Scan(so, [&](const Entry& e) {
-    live.insert(e.key);
-    return true;
-  }));
-  int64_t dropped = 0;
-  for (const PersistedEntry& e : cache.Snapshot()) {
-    if (live.count(e.key) == 0 && cache.Remove(e.key)) ++dropped;
-  }
-  return dropped;
 }
 
 }  // namespace deja::semantic

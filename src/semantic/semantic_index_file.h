@@ -54,8 +54,4 @@ StatusOr<RebuildStats> RebuildSemanticIndex(
     Store& store, SemanticCache& cache,
     const std::function<std::string(Route, const CachedResponse&)>& answer_text);
 
-// Drops index entries whose key the store no longer has (deleted, expired or evicted while deja
-// was stopped). Returns how many were dropped.
-StatusOr<int64_t> PruneSemanticIndex(Store& store, SemanticCache& cache);
-
 }  // namespace deja::semantic
