@@ -43,6 +43,12 @@ StatusOr<PreparedQuery> SemanticCache::Prepare(Route route, const json::Value& n
   orphan.tenant = kOrphanTenant;
   orphan.cache_namespace = scope.cache_namespace;
   q.orphan_signature = ContextSignature(route, q.split.context, orphan);
+  // The pool: the same signature function over the tenant and model alone (no namespace, headers
+  // or context: a tenant's namespaces share what it learns about its model's paraphrases).
+  ContextScope pool_scope;
+  pool_scope.tenant = scope.tenant;
+  q.pool = ContextSignature(
+      route, "deja evidence pool\n" + std::string(normalized_body.GetString("model")), pool_scope);
   q.guard = ExtractGuardFeatures(q.split.query);
   const int64_t start = NowMicros();
   DEJA_RETURN_IF_ERROR(embedder_->Embed(q.split.query, &q.vector));
@@ -92,7 +98,8 @@ StatusOr<std::vector<Candidate>> SemanticCache::Candidates(const PreparedQuery& 
   return out;
 }
 
-ExploreDecision SemanticCache::DecideExplore(const CacheKey& key, float similarity) {
+ExploreDecision SemanticCache::DecideExplore(const PreparedQuery& query, const CacheKey& key,
+                                             float similarity) {
   DecideOptions o;
   o.max_false_hit_rate = options_.max_false_hit_rate;
   o.bound = options_.bound;
@@ -105,7 +112,9 @@ ExploreDecision SemanticCache::DecideExplore(const CacheKey& key, float similari
     static const std::vector<VerificationObservation> kNone;
     const auto& obs =
         it != entries_.end() && it->second.key == key ? it->second.observations : kNone;
-    d.decision = Decide(obs, calibration_, similarity, o);
+    static const SimilarityCalibration kNoEvidence;
+    auto pit = pools_.find(query.pool);
+    d.decision = Decide(obs, pit != pools_.end() ? pit->second : kNoEvidence, similarity, o);
   }
   if (d.decision.explore_probability <= 0) return d;
   if (d.decision.explore_probability >= 1) {
@@ -118,9 +127,10 @@ ExploreDecision SemanticCache::DecideExplore(const CacheKey& key, float similari
   return d;
 }
 
-void SemanticCache::RecordVerification(const CacheKey& key, float similarity, bool correct) {
+void SemanticCache::RecordVerification(const PreparedQuery& query, const CacheKey& key,
+                                       float similarity, bool correct) {
   std::unique_lock lock(mu_);
-  calibration_.Add(similarity, correct);
+  pools_[query.pool].Add(similarity, correct);
   auto it = entries_.find(IdOf(key));
   if (it == entries_.end() || !(it->second.key == key)) return;
   auto& obs = it->second.observations;
@@ -130,7 +140,14 @@ void SemanticCache::RecordVerification(const CacheKey& key, float similarity, bo
 
 int64_t SemanticCache::pooled_observations() const {
   std::shared_lock lock(mu_);
-  return calibration_.total();
+  int64_t total = 0;
+  for (const auto& [sig, pool] : pools_) total += pool.total();
+  return total;
+}
+
+size_t SemanticCache::evidence_pools() const {
+  std::shared_lock lock(mu_);
+  return pools_.size();
 }
 
 IndexOptions SemanticCache::IndexOptionsFor(std::string_view kind) const {
@@ -234,6 +251,7 @@ AdmissionDecision SemanticCache::Admit(const PreparedQuery& q, const CacheKey& k
   EntryState e;
   e.key = key;
   e.partition = q.split.context_signature;
+  e.pool = q.pool;
   e.question = q.split.query;
   e.guard = q.guard;
   std::unique_lock lock(mu_);
@@ -254,6 +272,7 @@ void SemanticCache::Adopt(const CacheKey& key, const PreparedQuery& q) {
   EntryState e = std::move(it->second);  // InsertLocked replaces the moved-from original
   e.orphan = false;
   e.partition = q.split.context_signature;
+  e.pool = q.pool;
   (void)InsertLocked(std::move(e), vector);
 }
 
@@ -307,6 +326,7 @@ std::vector<PersistedEntry> SemanticCache::Snapshot() const {
     if (pit == partitions_.end() || !pit->second.index().GetVector(id, &p.vector).ok()) continue;
     p.key = e.key;
     p.partition = e.partition;
+    p.pool = e.pool;
     p.orphan = e.orphan;
     p.question = e.question;
     p.observations = e.observations;
@@ -330,12 +350,16 @@ Status SemanticCache::Restore(std::vector<PersistedEntry> entries) {
     EntryState e;
     e.key = p.key;
     e.partition = p.partition;
+    e.pool = p.pool;
     e.orphan = p.orphan;
     e.question = std::move(p.question);
     e.guard = ExtractGuardFeatures(e.question);
     e.observations = std::move(p.observations);
-    for (const VerificationObservation& o : e.observations)
-      calibration_.Add(o.similarity, o.correct);
+    if (e.pool != Signature{}) {
+      for (const VerificationObservation& o : e.observations) {
+        pools_[e.pool].Add(o.similarity, o.correct);
+      }
+    }
     if (!InsertLocked(std::move(e), p.vector).ok()) ++skipped;
   }
   if (skipped > 0) {

@@ -13,8 +13,8 @@
 //   SemanticCache cache(options, embedder);
 //   StatusOr<PreparedQuery> q = cache.Prepare(route, normalized_body, scope);   // split + embed
 //   for (const Candidate& c : cache.Candidates(*q, /*threshold=*/0.8)) { ... }  // best first
-//   ExploreDecision d = cache.DecideExplore(c.key, c.similarity);  // vCache (vcache_policy.h)
-//   cache.RecordVerification(c.key, c.similarity, correct);
+//   ExploreDecision d = cache.DecideExplore(*q, c.key, c.similarity);  // vCache (vcache_policy.h)
+//   cache.RecordVerification(*q, c.key, c.similarity, correct);
 //   cache.Admit(*q, key, answer_text, cost);   // after the answer is stored
 //
 // The cache never reads the store: the caller fetches a candidate's answer by its key and calls
@@ -84,8 +84,11 @@ struct PreparedQuery {
   std::string name_space;
   SemanticQuery split;           // with the caller's full scope
   Signature orphan_signature{};  // the partition a rebuilt entry of this context sits in
-  std::vector<float> vector;     // embedding of split.query
-  GuardFeatures guard;           // of split.query, extracted once per request
+  // The evidence pool of this request: tenant, route and model. The pooled vCache evidence is kept
+  // per pool, so one tenant's or model's traffic never decides what another's is served.
+  Signature pool{};
+  std::vector<float> vector;  // embedding of split.query
+  GuardFeatures guard;        // of split.query, extracted once per request
   int64_t embed_us = 0;
 };
 
@@ -108,6 +111,7 @@ struct ExploreDecision {
 struct PersistedEntry {
   CacheKey key;
   Signature partition{};
+  Signature pool{};  // zero for entries rebuilt from the store (unknown until adopted)
   bool orphan = false;
   std::string question;
   std::vector<float> vector;
@@ -134,11 +138,14 @@ class SemanticCache {
   StatusOr<std::vector<Candidate>> Candidates(const PreparedQuery& query, double threshold) const;
 
   // vCache: should this would-be hit be verified upstream instead of served?
-  ExploreDecision DecideExplore(const CacheKey& key, float similarity);
+  // `query` is the request being answered: its pool's evidence counts with the entry's own.
+  ExploreDecision DecideExplore(const PreparedQuery& query, const CacheKey& key, float similarity);
   // Adds the outcome to the entry's observations (if still indexed) and to the pooled evidence.
-  void RecordVerification(const CacheKey& key, float similarity, bool correct);
-  // Verifications in the pooled evidence (after fading, see SimilarityCalibration).
+  void RecordVerification(const PreparedQuery& query, const CacheKey& key, float similarity,
+                          bool correct);
+  // Verifications in the pooled evidence of all pools (after fading, see SimilarityCalibration).
   int64_t pooled_observations() const;
+  size_t evidence_pools() const;
 
   // Quality filter, admission score, near-duplicate check, then insertion. `cost` in tokens.
   // When the near-duplicate search or the insertion fails the entry is not admitted and the
@@ -180,6 +187,7 @@ class SemanticCache {
   struct EntryState {
     CacheKey key;
     Signature partition{};
+    Signature pool{};  // PreparedQuery::pool of the request that admitted (or adopted) it
     bool orphan = false;
     std::string question;
     GuardFeatures guard;  // of question, extracted once when the entry joins
@@ -204,9 +212,9 @@ class SemanticCache {
   std::map<Signature, Partition> partitions_;
   std::unordered_map<uint64_t, EntryState> entries_;
   size_t orphans_ = 0;
-  size_t large_index_failures_ = 0;    // under mu_
-  Status last_large_index_error_;      // under mu_
-  SimilarityCalibration calibration_;  // under mu_
+  size_t large_index_failures_ = 0;                   // under mu_
+  Status last_large_index_error_;                     // under mu_
+  std::map<Signature, SimilarityCalibration> pools_;  // under mu_
   std::mutex rng_mu_;
   std::mt19937_64 rng_;
 };

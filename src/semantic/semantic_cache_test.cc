@@ -216,7 +216,7 @@ TEST_F(SemanticCacheTest, SearchErrorsReachTheCaller) {
 TEST_F(SemanticCacheTest, SaveLoadRoundTripAndCorruptionIsDataLoss) {
   PreparedQuery q = Prepare(Chat("How tall is Mount Everest?"));
   ASSERT_TRUE(cache_.Admit(q, Key(1), "8849 m", 100).admit);
-  cache_.RecordVerification(Key(1), 0.9f, true);
+  cache_.RecordVerification(q, Key(1), 0.9f, true);
   const std::string path = ::testing::TempDir() + "/semcache_" + std::to_string(::getpid());
   ASSERT_TRUE(SaveSemanticIndex(cache_, path).ok());
   auto loaded = LoadSemanticIndex(path, "lexical", 256);
@@ -242,9 +242,10 @@ TEST_F(SemanticCacheTest, SaveLoadRoundTripAndCorruptionIsDataLoss) {
 }
 
 TEST_F(SemanticCacheTest, RemoveAndExplorationDecision) {
-  ASSERT_TRUE(cache_.Admit(Prepare(Chat("What is a monad?")), Key(1), "A monoid.", 100).admit);
+  const PreparedQuery q = Prepare(Chat("What is a monad?"));
+  ASSERT_TRUE(cache_.Admit(q, Key(1), "A monoid.", 100).admit);
   EXPECT_TRUE(cache_.Contains(Key(1)));
-  ExploreDecision d = cache_.DecideExplore(Key(1), 0.9f);
+  ExploreDecision d = cache_.DecideExplore(q, Key(1), 0.9f);
   EXPECT_TRUE(d.explore);  // no evidence yet: verified, not served
   EXPECT_DOUBLE_EQ(d.decision.explore_probability, 1);
   EXPECT_FALSE(d.audit);
@@ -256,27 +257,49 @@ TEST_F(SemanticCacheTest, RemoveAndExplorationDecision) {
 TEST_F(SemanticCacheTest, EvidenceFromOtherEntriesProvesANewOne) {
   // Each entry verified once (as when every question is reworded only once): no entry alone can
   // reach the bound, the pool of all their outcomes can.
-  for (uint8_t i = 1; i <= 80; ++i) cache_.RecordVerification(Key(i), 0.91f, true);
+  const PreparedQuery q = Prepare(Chat("What is a monad?"));
+  for (uint8_t i = 1; i <= 80; ++i) cache_.RecordVerification(q, Key(i), 0.91f, true);
   EXPECT_EQ(cache_.pooled_observations(), 80);
-  ASSERT_TRUE(cache_.Admit(Prepare(Chat("What is a monad?")), Key(200), "A monoid.", 100).admit);
-  ExploreDecision d = cache_.DecideExplore(Key(200), 0.92f);
+  ASSERT_TRUE(cache_.Admit(q, Key(200), "A monoid.", 100).admit);
+  ExploreDecision d = cache_.DecideExplore(q, Key(200), 0.92f);
   EXPECT_TRUE(d.decision.confident);
   EXPECT_EQ(d.decision.entry.informative, 0);
   EXPECT_EQ(d.decision.pooled.informative, 80);
   // Below the pooled evidence nothing vouches: verified.
-  EXPECT_TRUE(cache_.DecideExplore(Key(200), 0.8f).explore);
+  EXPECT_TRUE(cache_.DecideExplore(q, Key(200), 0.8f).explore);
   // The entry's own wrong answer at a closer match overrides the pool.
-  cache_.RecordVerification(Key(200), 0.95f, false);
-  EXPECT_TRUE(cache_.DecideExplore(Key(200), 0.92f).explore);
+  cache_.RecordVerification(q, Key(200), 0.95f, false);
+  EXPECT_TRUE(cache_.DecideExplore(q, Key(200), 0.92f).explore);
   EXPECT_EQ(cache_.pooled_observations(), 81);
 }
 
+TEST_F(SemanticCacheTest, EvidenceIsPooledPerTenantAndModel) {
+  const PreparedQuery mine = Prepare(Chat("What is a monad?"), "tenant-a");
+  for (uint8_t i = 1; i <= 80; ++i) cache_.RecordVerification(mine, Key(i), 0.91f, true);
+  ASSERT_TRUE(cache_.Admit(mine, Key(200), "A monoid.", 100).admit);
+  EXPECT_TRUE(cache_.DecideExplore(mine, Key(200), 0.92f).decision.confident);
+  // Another tenant's request, or the same tenant asking another model, has no evidence of its own.
+  const PreparedQuery theirs = Prepare(Chat("What is a monad?"), "tenant-b");
+  EXPECT_NE(theirs.pool, mine.pool);
+  EXPECT_FALSE(cache_.DecideExplore(theirs, Key(200), 0.92f).decision.confident);
+  const PreparedQuery other_model = Prepare(
+      *json::Parse(R"({"model":"m2","messages":[{"role":"user","content":"x?"}]})"), "tenant-a");
+  EXPECT_NE(other_model.pool, mine.pool);
+  EXPECT_FALSE(cache_.DecideExplore(other_model, Key(200), 0.92f).decision.confident);
+  EXPECT_EQ(cache_.evidence_pools(), 1u);
+  // The pool does not depend on the question or the context: another request of the same tenant
+  // and model shares it.
+  EXPECT_EQ(Prepare(Chat("Explain monads", "Be brief."), "tenant-a").pool, mine.pool);
+}
+
 TEST_F(SemanticCacheTest, RestoredObservationsRejoinThePool) {
-  ASSERT_TRUE(cache_.Admit(Prepare(Chat("What is a monad?")), Key(1), "A monoid.", 100).admit);
-  for (int i = 0; i < 5; ++i) cache_.RecordVerification(Key(1), 0.9f, true);
+  const PreparedQuery q = Prepare(Chat("What is a monad?"));
+  ASSERT_TRUE(cache_.Admit(q, Key(1), "A monoid.", 100).admit);
+  for (int i = 0; i < 5; ++i) cache_.RecordVerification(q, Key(1), 0.9f, true);
   SemanticCache restored(Options(), Embedder());
   ASSERT_TRUE(restored.Restore(cache_.Snapshot()).ok());
   EXPECT_EQ(restored.pooled_observations(), 5);
+  EXPECT_EQ(restored.evidence_pools(), 1u);
 }
 
 }  // namespace

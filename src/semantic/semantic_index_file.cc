@@ -11,7 +11,7 @@ namespace deja::semantic {
 namespace {
 
 // The payload's own layout version, below the container's format version.
-constexpr uint32_t kPayloadVersion = 1;
+constexpr uint32_t kPayloadVersion = 2;  // 2: each entry's evidence pool
 
 // Buffers a payload's fields for IndexFileWriter::Write.
 template <typename T>
@@ -42,6 +42,7 @@ Status ReadEntry(vindex::IndexFileReader& r, uint32_t dims, PersistedEntry* e) {
   uint32_t observations = 0;
   DEJA_RETURN_IF_ERROR(r.Read(e->key.bytes.data(), e->key.bytes.size()));
   DEJA_RETURN_IF_ERROR(r.Read(e->partition.data(), e->partition.size()));
+  DEJA_RETURN_IF_ERROR(r.Read(e->pool.data(), e->pool.size()));
   DEJA_RETURN_IF_ERROR(Get(r, &orphan));
   DEJA_RETURN_IF_ERROR(GetString(r, &e->question));
   e->vector.resize(dims);
@@ -74,6 +75,7 @@ Status SaveSemanticIndex(const SemanticCache& cache, const std::string& path) {
   for (const PersistedEntry& e : entries) {
     out.append(reinterpret_cast<const char*>(e.key.bytes.data()), e.key.bytes.size());
     out.append(reinterpret_cast<const char*>(e.partition.data()), e.partition.size());
+    out.append(reinterpret_cast<const char*>(e.pool.data()), e.pool.size());
     Put<uint8_t>(&out, e.orphan ? 1 : 0);
     PutString(&out, e.question);
     out.append(reinterpret_cast<const char*>(e.vector.data()), e.vector.size() * sizeof(float));

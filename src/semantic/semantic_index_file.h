@@ -6,8 +6,9 @@
 // IndexKind::kSemanticCache, the embedder's dimensions in its header; written to a unique temporary
 // file, fsynced, renamed, directory fsynced; a BLAKE3 trailer makes any torn, truncated or altered
 // file DataLoss before a byte of it is parsed). Its payload, little-endian:
-//   u32 payload version (1) | u32 len + embedder name | u64 entry count
-//   per entry: 32-byte cache key | 32-byte partition signature | u8 orphan | u32 len + question |
+//   u32 payload version (2) | u32 len + embedder name | u64 entry count
+//   per entry: 32-byte cache key | 32-byte partition signature | 32-byte evidence pool |
+//              u8 orphan | u32 len + question |
 //              dimensions x f32 vector | u32 n + n x (f32 similarity, u8 correct) observations
 // A crash while saving leaves the old file or the new one. A file of another layout (a vector
 // index, the pre-container "DEJASEM1" format, another payload version) is DataLoss: the caller

@@ -59,6 +59,7 @@ class SemanticIndexFileTest : public ::testing::Test {
     PersistedEntry e;
     e.key.bytes.fill(id);
     e.partition.fill(static_cast<uint8_t>(id + 100));
+    e.pool.fill(static_cast<uint8_t>(id + 7));
     e.orphan = orphan;
     e.question = std::move(question);
     EXPECT_TRUE(embedder_->Embed(e.question, &e.vector).ok());
@@ -92,6 +93,7 @@ TEST_F(SemanticIndexFileTest, RoundTripKeepsEveryField) {
                             [&](const PersistedEntry& e) { return e.key == want.key; });
     ASSERT_NE(got, loaded->end());
     EXPECT_EQ(got->partition, want.partition);
+    EXPECT_EQ(got->pool, want.pool);
     EXPECT_EQ(got->orphan, want.orphan);
     EXPECT_EQ(got->question, want.question);
     EXPECT_EQ(got->vector, want.vector);

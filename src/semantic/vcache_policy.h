@@ -15,7 +15,8 @@
 //
 // Pooled evidence (SimilarityCalibration): an entry asked once or twice never gathers the ~73
 // observations a 5% bound needs, so every verification also lands in a histogram over similarity
-// shared by all entries, from which the cache learns a threshold: u_pooled(s) = the smallest
+// shared by the entries of one evidence pool (semantic_cache.h: tenant, route, model),
+// from which the cache learns a threshold: u_pooled(s) = the smallest
 // Wilson bound, over t <= s where some match was verified, on the wrong rate of the verified
 // matches at similarity >= t (nothing vouches for a match looser than every verified one). Serving
 // every match at or above t* (the lowest t whose bound is <= delta) then gives served answers whose

@@ -133,7 +133,7 @@ bool Gateway::TrySemantic(Call& c) {
       c.cache_header = "shadow-semantic-hit";
       return false;
     }
-    if (const semantic::ExploreDecision d = semantic_->DecideExplore(cand.key, cand.similarity);
+    if (const semantic::ExploreDecision d = semantic_->DecideExplore(q, cand.key, cand.similarity);
         d.explore) {
       semantic_metrics_.Count(SemanticMetrics::kExplorations);
       c.semantic_verify =
@@ -175,7 +175,7 @@ void Gateway::VerifySemantic(Call& c, const CachedResponse* fresh) {
     semantic_metrics_.Count(*correct ? SemanticMetrics::kAuditCorrect
                                      : SemanticMetrics::kAuditWrong);
   }
-  semantic_->RecordVerification(v.key, v.similarity, *correct);
+  semantic_->RecordVerification(*c.semantic_query, v.key, v.similarity, *correct);
 }
 
 void Gateway::AdmitSemantic(Call& c, const Entry& stored) {
