@@ -224,7 +224,7 @@ bool SemanticCache::RemoveLocked(uint64_t id) {
 
 AdmissionDecision SemanticCache::Admit(const PreparedQuery& q, const CacheKey& key,
                                        std::string_view answer_text, double cost,
-                                       uint64_t frequency) {
+                                       uint64_t frequency, const CacheKey* answers_differently) {
   AdmissionSignals s;
   s.frequency = frequency;
   s.cost = cost;
@@ -242,6 +242,7 @@ AdmissionDecision SemanticCache::Admit(const PreparedQuery& q, const CacheKey& k
     for (const Candidate& c : *found) {
       // Only an entry that would answer this question (guards agree) makes it a duplicate.
       if (c.key == key || !c.guard_ok || c.orphan) continue;
+      if (answers_differently != nullptr && c.key == *answers_differently) continue;
       s.max_similarity = std::max<double>(s.max_similarity, c.similarity);
     }
   }

@@ -149,9 +149,11 @@ class SemanticCache {
 
   // Quality filter, admission score, near-duplicate check, then insertion. `cost` in tokens.
   // When the near-duplicate search or the insertion fails the entry is not admitted and the
-  // reason starts with "index: ".
+  // reason starts with "index: ". `answers_differently`: an entry verified not to answer this
+  // question (its match was wrong), left out of the near-duplicate and novelty check.
   AdmissionDecision Admit(const PreparedQuery& query, const CacheKey& key,
-                          std::string_view answer_text, double cost, uint64_t frequency = 1);
+                          std::string_view answer_text, double cost, uint64_t frequency = 1,
+                          const CacheKey* answers_differently = nullptr);
   // Moves an orphan into the query's full partition (its tenant is now proven).
   void Adopt(const CacheKey& key, const PreparedQuery& query);
   // Removes the entry; false when it was not indexed.

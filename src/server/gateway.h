@@ -158,6 +158,10 @@ class Gateway : public HttpHandler, public StoreRemovalListener {
   bool TrySemantic(Call& c);
   // After a forwarded answer: the verification of an explored would-be hit (fresh may be null).
   void VerifySemantic(Call& c, const CachedResponse* fresh);
+  // The semantic index's admission of this request's stored answer (quality, score, duplicates).
+  // `answers_differently`: a match verified wrong for it, not counted as a near-duplicate.
+  void AdmitAnswer(Call& c, const CachedResponse& response, double cost,
+                   const CacheKey* answers_differently = nullptr);
   // After a stored answer: offers it to the semantic index.
   void AdmitSemantic(Call& c, const Entry& stored);
   SemanticGauges semantic_gauges() const;

@@ -47,6 +47,9 @@ struct Gateway::Call {
     float similarity = 0;
     CachedResponse expected;
     bool audit = false;  // a confident match verified anyway (vcache_policy.h audit_rate)
+    // Set when the fresh answer was stored (its admission cost in tokens): if the verification
+    // finds the match wrong, this question's own answer joins the index (AdmitSemantic runs first).
+    std::optional<double> stored_cost;
   };
   std::optional<SemanticVerify> semantic_verify;
 };

@@ -137,7 +137,7 @@ bool Gateway::TrySemantic(Call& c) {
         d.explore) {
       semantic_metrics_.Count(SemanticMetrics::kExplorations);
       c.semantic_verify =
-          Call::SemanticVerify{cand.key, cand.similarity, std::move(answer), d.audit};
+          Call::SemanticVerify{cand.key, cand.similarity, std::move(answer), d.audit, {}};
       c.cache_header = "semantic-verify";
       return false;
     }
@@ -176,14 +176,28 @@ void Gateway::VerifySemantic(Call& c, const CachedResponse* fresh) {
                                      : SemanticMetrics::kAuditWrong);
   }
   semantic_->RecordVerification(*c.semantic_query, v.key, v.similarity, *correct);
+  // The match was wrong for this question: its own (stored) answer is what rewordings of it need.
+  if (!*correct && v.stored_cost && fresh != nullptr) {
+    AdmitAnswer(c, *fresh, *v.stored_cost, &v.key);
+  }
 }
 
 void Gateway::AdmitSemantic(Call& c, const Entry& stored) {
-  if (c.semantic_verify) return;  // its match already answers this question's neighbourhood
-  StatusOr<std::string> text = AnswerText(c.route, stored.response);
-  if (!text.ok()) return;
   const double cost = static_cast<double>(stored.meta.input_tokens + stored.meta.output_tokens);
-  semantic::AdmissionDecision d = semantic_->Admit(*c.semantic_query, c.key, *text, cost);
+  if (c.semantic_verify) {
+    // Its match may already answer this question: the verification decides (VerifySemantic).
+    c.semantic_verify->stored_cost = cost;
+    return;
+  }
+  AdmitAnswer(c, stored.response, cost);
+}
+
+void Gateway::AdmitAnswer(Call& c, const CachedResponse& response, double cost,
+                          const CacheKey* answers_differently) {
+  StatusOr<std::string> text = AnswerText(c.route, response);
+  if (!text.ok()) return;
+  semantic::AdmissionDecision d =
+      semantic_->Admit(*c.semantic_query, c.key, *text, cost, 1, answers_differently);
   semantic_metrics_.Count(d.admit ? SemanticMetrics::kAdmitted : SemanticMetrics::kNotAdmitted);
 }
 

@@ -174,6 +174,26 @@ TEST_F(GatewaySemanticTest, VCacheNeverServesAnEntryWhoseAnswersDisagree) {
   EXPECT_GT(Semantic("observed_false_hit_rate"), 0.99);
 }
 
+TEST_F(GatewaySemanticTest, AMatchFoundWrongLetsTheNewQuestionJoinTheIndex) {
+  Start(Options(/*max_false_hit_rate=*/0.05));
+  ClientResponse first = Chat(ChatBody(kQuestion, "varying"));
+  ClientResponse second = Chat(ChatBody(kReworded, "varying"));  // stored this time
+  EXPECT_EQ(second.Header("X-Deja-Cache"), "semantic-verify");
+  EXPECT_EQ(Semantic("verifications", "wrong"), 1);
+  // Its match answered differently, so the reworded question's own answer is indexed too.
+  EXPECT_EQ(semantic_->size(), 2u);
+  EXPECT_TRUE(semantic_->Contains(*CacheKey::FromHex(second.Header("X-Deja-Key"))));
+  EXPECT_EQ(Semantic("admitted"), 2);
+}
+
+TEST_F(GatewaySemanticTest, AMatchFoundRightKeepsTheIndexAsItIs) {
+  Start(Options(/*max_false_hit_rate=*/0.05));
+  Chat(ChatBody(kQuestion, "constant"));
+  EXPECT_EQ(Chat(ChatBody(kReworded, "constant")).Header("X-Deja-Cache"), "semantic-verify");
+  EXPECT_EQ(Semantic("verifications", "correct"), 1);
+  EXPECT_EQ(semantic_->size(), 1u);  // the match already answers it
+}
+
 TEST_F(GatewaySemanticTest, VCacheLookupsBoundServesSomeUnprovenMatches) {
   GatewayOptions o = Options(/*max_false_hit_rate=*/0.05);
   o.semantic.false_hit_bound = "lookups";
