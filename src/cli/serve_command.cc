@@ -154,9 +154,10 @@ int RunServe(const ServeFlags& flags) {
 
   // The semantic tier serves live traffic (and shadow mode's measurement); test modes stay exact.
   std::unique_ptr<semantic::SemanticCache> semantic_cache;
-  // A remote embedder down at start: the saved index loads once it answers (semantic_setup.h).
-  // Only this thread reads or writes the flag.
+  // A remote embedder down at start: the saved index loads once it answers, on the loader's own
+  // thread (semantic_setup.h); until it has, the index is not saved.
   bool semantic_index_deferred = false;
+  std::unique_ptr<server::DeferredSemanticIndexLoader> deferred_index;
   if (options->semantic.enabled && !cassette &&
       (options->server.mode == "live" || options->server.mode == "shadow")) {
     StatusOr<std::unique_ptr<semantic::SemanticCache>> opened =
@@ -166,9 +167,14 @@ int RunServe(const ServeFlags& flags) {
     std::fprintf(stderr, "deja: semantic cache on (embedder %s, %d dimensions, threshold %.2f)\n",
                  semantic_cache->embedder().name().data(), semantic_cache->embedder().dimensions(),
                  options->semantic.threshold);
+    if (semantic_index_deferred) {
+      deferred_index =
+          std::make_unique<server::DeferredSemanticIndexLoader>(*options, *store, *semantic_cache);
+    }
   }
   auto save_semantic = [&] {
-    if (!semantic_cache || semantic_index_deferred) return;  // the file holds what is to load
+    if (!semantic_cache) return;
+    if (deferred_index && !deferred_index->loaded()) return;  // the file holds what is to load
     if (Status st = server::SaveSemanticCache(*semantic_cache, *options); !st.ok()) {
       std::fprintf(stderr, "deja: saving the semantic index failed: %s\n", st.ToString().c_str());
     }
@@ -225,15 +231,11 @@ int RunServe(const ServeFlags& flags) {
     const std::chrono::seconds every(options->server.shadow_report_interval_s);
     tasks.push_back({every, write_report, start + every});
   }
-  auto load_deferred_semantic = [&](bool probe) {
-    if (semantic_index_deferred &&
-        server::LoadDeferredSemanticIndex(*options, *store, *semantic_cache, probe)) {
-      semantic_index_deferred = false;
-    }
-  };
-  if (semantic_index_deferred) {
+  if (deferred_index) {
+    // Each attempt (probe, then load or rebuild) runs on the loader's thread: this one stays free
+    // for signals and the other tasks.
     const std::chrono::seconds every(server::kDeferredIndexRetrySeconds);
-    tasks.push_back({every, [&] { load_deferred_semantic(/*probe=*/true); }, start + every});
+    tasks.push_back({every, [&] { deferred_index->Poll(); }, start + every});
   }
   if (semantic_cache && options->semantic.save_interval_s > 0) {
     const std::chrono::seconds every(options->semantic.save_interval_s);
@@ -270,15 +272,21 @@ int RunServe(const ServeFlags& flags) {
   }
   std::fprintf(stderr, "deja: %s received, draining\n",
                signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  // A load in progress stops at its next slice or batch, while the server drains.
+  if (deferred_index) deferred_index->RequestStop();
   (*server)->Stop(options->server.shutdown_drain_ms);
   (*gateway)->Drain();
   write_report();
-  load_deferred_semantic(/*probe=*/false);  // answers came since the last retry: merge, then save
-  save_semantic();
+  if (deferred_index && !deferred_index->loaded() && !deferred_index->Stop() &&
+      server::LoadDeferredSemanticIndex(*options, *store, *semantic_cache, /*probe=*/false)) {
+    deferred_index.reset();  // answers came since the last attempt taught the dimension: merged
+  }
+  save_semantic();  // not after an interrupted load: the file keeps the whole index
   if (Status st = store->FlushHits(); !st.ok()) {
     std::fprintf(stderr, "deja: flushing hit counts failed: %s\n", st.ToString().c_str());
   }
   gateway->reset();
+  deferred_index.reset();
   semantic_cache.reset();
   lmdb.reset();
   cassette.reset();

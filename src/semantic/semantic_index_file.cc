@@ -129,7 +129,8 @@ StatusOr<std::vector<PersistedEntry>> LoadSemanticIndex(const std::string& path,
 
 StatusOr<RebuildStats> RebuildSemanticIndex(
     Store& store, SemanticCache& cache,
-    const std::function<std::string(Route, const CachedResponse&)>& answer_text) {
+    const std::function<std::string(Route, const CachedResponse&)>& answer_text,
+    const std::atomic<bool>* stop) {
   const auto start = std::chrono::steady_clock::now();
   RebuildStats stats;
   QueryOptions qo;
@@ -149,7 +150,9 @@ StatusOr<RebuildStats> RebuildSemanticIndex(
   };
   Status failed;
   ScanOptions so;
+  auto stopped = [&] { return stop != nullptr && stop->load(std::memory_order_relaxed); };
   Status scan = store.Scan(so, [&](const Entry& e) {
+    if (stopped()) return false;
     ++stats.scanned;
     const Route route = RouteFromPath(e.meta.route);
     StatusOr<json::Value> body = json::Parse(e.canonical_request);
@@ -181,6 +184,7 @@ StatusOr<RebuildStats> RebuildSemanticIndex(
   });
   DEJA_RETURN_IF_ERROR(scan);
   DEJA_RETURN_IF_ERROR(failed);
+  if (stopped()) return CancelledError("rebuilding the semantic index was stopped");
   DEJA_RETURN_IF_ERROR(flush());
   stats.millis = std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::steady_clock::now() - start)

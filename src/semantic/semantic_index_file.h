@@ -20,6 +20,7 @@
 // Thread safety: functions are independent; Save reads a snapshot of the cache.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -51,8 +52,12 @@ struct RebuildStats {
 // Re-indexes every eligible, unexpired store entry: splits its canonical request, embeds the
 // question (in batches), applies the quality filter to answer_text(route, response) when given.
 // Entries go into orphan partitions (semantic_cache.h).
+// `stop` (optional) is checked between store entries: once it reads true the rebuild ends before
+// the next batch is embedded and returns Cancelled, the entries of earlier batches left in the
+// cache.
 StatusOr<RebuildStats> RebuildSemanticIndex(
     Store& store, SemanticCache& cache,
-    const std::function<std::string(Route, const CachedResponse&)>& answer_text);
+    const std::function<std::string(Route, const CachedResponse&)>& answer_text,
+    const std::atomic<bool>* stop = nullptr);
 
 }  // namespace deja::semantic

@@ -3,8 +3,13 @@
 // the endpoint answers the tier serves without a restart and the deferred load brings in the saved
 // index or a rebuild from the store (semantic_setup.h). GatewayFixture (real HTTP server, LMDB
 // store, fake provider) and a fake embeddings endpoint started later on a port reserved up front.
+// Also: a stop request interrupts the load between rebuild batches, directly and through serve's
+// DeferredSemanticIndexLoader (its background thread), via an embedder hook (no sleeps).
+#include <atomic>
 #include <cstdio>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -207,6 +212,96 @@ TEST_F(GatewaySemanticDeferredTest, SavedIndexWaitsForTheEmbedderThenLoads) {
   EXPECT_EQ(r.Header("X-Deja-Cache"), "semantic-hit");
   EXPECT_EQ(r.Header("X-Deja-Matched-Key"), first.Header("X-Deja-Key"));
   EXPECT_EQ(provider_.calls(), 2);
+}
+
+// The lexical embedder, calling a hook from each EmbedBatch (the rebuild embeds in batches of 64).
+class HookedEmbedder final : public semantic::Embedder {
+ public:
+  std::string_view name() const override { return lexical_->name(); }
+  int dimensions() const override { return lexical_->dimensions(); }
+  Status Embed(std::string_view text, std::vector<float>* out) const override {
+    return lexical_->Embed(text, out);
+  }
+  Status EmbedBatch(std::span<const std::string_view> texts,
+                    std::vector<std::vector<float>>* out) const override {
+    batches_.fetch_add(1);
+    if (on_batch) on_batch();
+    return lexical_->EmbedBatch(texts, out);
+  }
+  int batches() const { return batches_.load(); }
+
+  std::function<void()> on_batch;  // set before the load starts
+
+ private:
+  std::unique_ptr<semantic::Embedder> lexical_ = semantic::NewLexicalEmbedder(256);
+  mutable std::atomic<int> batches_{0};
+};
+
+// A store of 70 answered questions (more than one rebuild batch) and no saved index, so a deferred
+// load is a rebuild: stopping it between batches leaves the first batch in the cache.
+class DeferredLoadStopTest : public testing::GatewayFixture {
+ protected:
+  static constexpr size_t kStored = 70;
+  static constexpr size_t kBatch = 64;
+
+  void SetUp() override {
+    GatewayFixture::SetUp();
+    options_.store.data_dir = dir_;
+    Start(options_);  // the exact tier only: answers are stored, none indexed
+    for (size_t i = 0; i < kStored; ++i) {
+      ASSERT_EQ(Chat(ChatBody("How many moons does planet number " + std::to_string(i) +
+                              " of the catalogue have?"))
+                    .code,
+                200);
+    }
+    options_.semantic.enabled = true;
+  }
+  std::unique_ptr<semantic::SemanticCache> NewCache() {
+    return std::make_unique<semantic::SemanticCache>(SemanticCacheOptionsFrom(options_.semantic),
+                                                     embedder_);
+  }
+
+  GatewayOptions options_;
+  std::shared_ptr<HookedEmbedder> embedder_ = std::make_shared<HookedEmbedder>();
+};
+
+TEST_F(DeferredLoadStopTest, StopInterruptsTheRebuildBetweenBatchesAndALaterLoadCompletesIt) {
+  std::unique_ptr<semantic::SemanticCache> cache = NewCache();
+  std::atomic<bool> stop{false};
+  embedder_->on_batch = [&] { stop.store(true); };  // shutdown comes during the first batch
+  EXPECT_FALSE(LoadDeferredSemanticIndex(options_, *store_, *cache, /*probe=*/true, &stop));
+  EXPECT_EQ(embedder_->batches(), 1);  // the remaining entries were never embedded
+  EXPECT_EQ(cache->size(), kBatch);
+
+  embedder_->on_batch = nullptr;
+  stop.store(false);
+  EXPECT_TRUE(LoadDeferredSemanticIndex(options_, *store_, *cache, /*probe=*/true, &stop));
+  EXPECT_EQ(cache->size(), kStored);
+}
+
+TEST_F(DeferredLoadStopTest, LoaderRunsTheLoadOnItsThreadAndStopLeavesItUnfinished) {
+  {
+    std::unique_ptr<semantic::SemanticCache> cache = NewCache();
+    DeferredSemanticIndexLoader loader(options_, *store_, *cache);
+    embedder_->on_batch = [&] { loader.RequestStop(); };
+    loader.Poll();
+    loader.Wait();               // the attempt ends at the stop, after its first batch
+    EXPECT_TRUE(loader.Stop());  // interrupted with part of the index in
+    EXPECT_FALSE(loader.loaded());
+    EXPECT_EQ(cache->size(), kBatch);
+    loader.Poll();  // stopped: starts no more attempts
+    loader.Wait();
+    EXPECT_EQ(embedder_->batches(), 1);
+    EXPECT_FALSE(loader.loaded());
+  }
+  embedder_->on_batch = nullptr;
+  std::unique_ptr<semantic::SemanticCache> cache = NewCache();
+  DeferredSemanticIndexLoader loader(options_, *store_, *cache);
+  loader.Poll();
+  loader.Wait();
+  EXPECT_TRUE(loader.loaded());
+  EXPECT_EQ(cache->size(), kStored);
+  EXPECT_FALSE(loader.Stop());  // nothing left to interrupt
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iterator>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "semantic/semantic_index_file.h"
@@ -54,16 +55,23 @@ namespace {
 constexpr size_t kRestoreSlice = 1024;
 constexpr std::string_view kProbeText = "deja dimension probe";
 
+bool Stopped(const std::atomic<bool>* stop) {
+  return stop != nullptr && stop->load(std::memory_order_relaxed);
+}
+
 // Drops the entries whose key the store no longer has (deleted, expired or evicted while deja was
 // stopped) before they are restored, so entries admitted meanwhile are never mistaken for them.
-StatusOr<int64_t> KeepStoredEntries(Store& store, std::vector<semantic::PersistedEntry>* entries) {
+// Cancelled once `stop` reads true.
+StatusOr<int64_t> KeepStoredEntries(Store& store, std::vector<semantic::PersistedEntry>* entries,
+                                    const std::atomic<bool>* stop) {
   std::set<CacheKey> live;
   ScanOptions so;
   so.with_response = false;
   DEJA_RETURN_IF_ERROR(store.Scan(so, [&](const Entry& e) {
     live.insert(e.key);
-    return true;
+    return !Stopped(stop);
   }));
+  if (Stopped(stop)) return CancelledError("stopped");
   const size_t before = entries->size();
   std::erase_if(*entries,
                 [&](const semantic::PersistedEntry& e) { return live.count(e.key) == 0; });
@@ -72,17 +80,24 @@ StatusOr<int64_t> KeepStoredEntries(Store& store, std::vector<semantic::Persiste
 
 // Loads the saved index into `cache`, else rebuilds it from the store; logs what happened and fails
 // open (an index that cannot be rebuilt starts empty and fills up as answers are stored).
-// REQUIRES: the embedder's dimension is known.
-void LoadOrRebuildSemanticIndex(const GatewayOptions& options, Store& store,
-                                semantic::SemanticCache& cache) {
+// False when `stop` interrupted it (between restore slices or rebuild batches): the cache then
+// holds part of the index. REQUIRES: the embedder's dimension is known.
+bool LoadOrRebuildSemanticIndex(const GatewayOptions& options, Store& store,
+                                semantic::SemanticCache& cache,
+                                const std::atomic<bool>* stop = nullptr) {
   const semantic::Embedder& embedder = cache.embedder();
   const std::string path = SemanticIndexPath(options);
   StatusOr<std::vector<semantic::PersistedEntry>> loaded =
       semantic::LoadSemanticIndex(path, embedder.name(), embedder.dimensions());
   if (loaded.ok()) {
-    StatusOr<int64_t> gone = KeepStoredEntries(store, &*loaded);
+    StatusOr<int64_t> gone = KeepStoredEntries(store, &*loaded, stop);
     const size_t n = loaded->size();
     for (size_t at = 0; at < n; at += kRestoreSlice) {
+      if (Stopped(stop)) {
+        std::fprintf(stderr, "deja: loading the semantic index stopped after %zu of %zu entries\n",
+                     at, n);
+        return false;
+      }
       const auto first = loaded->begin() + static_cast<std::ptrdiff_t>(at);
       const auto last =
           loaded->begin() + static_cast<std::ptrdiff_t>(std::min(n, at + kRestoreSlice));
@@ -92,27 +107,34 @@ void LoadOrRebuildSemanticIndex(const GatewayOptions& options, Store& store,
     std::fprintf(stderr,
                  "deja: semantic index loaded from %s: %zu entries (%lld gone from the store)\n",
                  path.c_str(), n, gone.ok() ? static_cast<long long>(*gone) : -1LL);
-    return;
+    return true;
   }
   if (loaded.status().code() != StatusCode::kNotFound) {
     std::fprintf(stderr, "deja: semantic index %s unusable (%s): rebuilding from the store\n",
                  path.c_str(), loaded.status().ToString().c_str());
   }
-  StatusOr<semantic::RebuildStats> rebuilt =
-      semantic::RebuildSemanticIndex(store, cache, [](Route route, const CachedResponse& r) {
+  StatusOr<semantic::RebuildStats> rebuilt = semantic::RebuildSemanticIndex(
+      store, cache,
+      [](Route route, const CachedResponse& r) {
         StatusOr<std::string> text = AnswerText(route, r);
         return text.ok() ? *text : std::string();
-      });
+      },
+      stop);
+  if (!rebuilt.ok() && rebuilt.status().code() == StatusCode::kCancelled) {
+    std::fprintf(stderr, "deja: rebuilding the semantic index stopped before the end\n");
+    return false;
+  }
   if (!rebuilt.ok()) {
     std::fprintf(stderr, "deja: rebuilding the semantic index failed: %s (starting empty)\n",
                  rebuilt.status().ToString().c_str());
-    return;
+    return true;
   }
   std::fprintf(stderr,
                "deja: semantic index rebuilt from the store: %lld of %lld entries indexed in %lld "
                "ms\n",
                static_cast<long long>(rebuilt->indexed), static_cast<long long>(rebuilt->scanned),
                static_cast<long long>(rebuilt->millis));
+  return true;
 }
 
 // True when the embedder's dimension is known, after one probe embedding if it was not.
@@ -154,16 +176,55 @@ StatusOr<std::unique_ptr<semantic::SemanticCache>> OpenSemanticCache(
 }
 
 bool LoadDeferredSemanticIndex(const GatewayOptions& options, Store& store,
-                               semantic::SemanticCache& cache, bool probe) {
+                               semantic::SemanticCache& cache, bool probe,
+                               const std::atomic<bool>* stop) {
   const semantic::Embedder& embedder = cache.embedder();
+  if (Stopped(stop)) return false;
   if (embedder.dimensions() == 0) {
     Status error;
     if (!probe || !LearnDimension(embedder, &error)) return false;
   }
   std::fprintf(stderr, "deja: the embedder answers (%d dimensions): loading the semantic index\n",
                embedder.dimensions());
-  LoadOrRebuildSemanticIndex(options, store, cache);
-  return true;
+  return LoadOrRebuildSemanticIndex(options, store, cache, stop);
+}
+
+DeferredSemanticIndexLoader::DeferredSemanticIndexLoader(const GatewayOptions& options,
+                                                         Store& store,
+                                                         semantic::SemanticCache& cache)
+    : options_(options), store_(store), cache_(cache) {}
+
+DeferredSemanticIndexLoader::~DeferredSemanticIndexLoader() { Stop(); }
+
+void DeferredSemanticIndexLoader::Poll() {
+  if (loaded() || stop_.load()) return;
+  if (worker_.joinable()) {
+    if (running_.load()) return;  // one attempt at a time
+    worker_.join();
+  }
+  running_.store(true);
+  worker_ = std::thread([this] {
+    if (LoadDeferredSemanticIndex(options_, store_, cache_, /*probe=*/true, &stop_)) {
+      loaded_.store(true, std::memory_order_release);
+    } else if (stop_.load() && cache_.embedder().dimensions() != 0) {
+      interrupted_.store(true);  // perhaps part of the index is in (or the probe was cut short)
+    }
+    running_.store(false);
+  });
+}
+
+bool DeferredSemanticIndexLoader::loaded() const { return loaded_.load(std::memory_order_acquire); }
+
+void DeferredSemanticIndexLoader::Wait() {
+  if (worker_.joinable()) worker_.join();
+}
+
+void DeferredSemanticIndexLoader::RequestStop() { stop_.store(true); }
+
+bool DeferredSemanticIndexLoader::Stop() {
+  RequestStop();
+  Wait();
+  return interrupted_.load();
 }
 
 Status SaveSemanticCache(const semantic::SemanticCache& cache, const GatewayOptions& options) {

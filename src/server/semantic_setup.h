@@ -14,20 +14,28 @@
 // and sets *index_deferred. Lookups fail open to exact-only meanwhile (each failed embedding is an
 // embedder error); once the endpoint answers, the first embedding fixes the dimension and the tier
 // serves at once (new answers are indexed, partitions are made at their first entry). The caller
-// then calls LoadDeferredSemanticIndex now and then (serve: every kDeferredIndexRetrySeconds, and
-// once at shutdown without probing) until it returns true: it probes while the dimension is still
-// unknown (through the breaker: refused without a call while the circuit is open), then loads the
-// saved index or rebuilds from the store into the live cache (entries admitted meanwhile are kept,
-// semantic_cache.h Restore). Do not SaveSemanticCache before it has: the file on disk holds the
-// entries still to be loaded.
+// then calls LoadDeferredSemanticIndex now and then (serve: through DeferredSemanticIndexLoader, on
+// a thread of its own, every kDeferredIndexRetrySeconds) until it returns true: it probes while the
+// dimension is still unknown (through the breaker: refused without a call while the circuit is
+// open), then loads the saved index or rebuilds from the store into the live cache (entries
+// admitted meanwhile are kept, semantic_cache.h Restore). Do not SaveSemanticCache before it has:
+// the file on disk holds the entries still to be loaded. A load or rebuild over a large store takes
+// seconds to minutes, so it can be stopped: a `stop` flag is checked between restore slices (1024
+// entries) and rebuild batches (64 embeddings); a stopped load leaves part of the index in the
+// cache, which must then not be saved either (the next start loads the file again).
 //
-// Thread safety: OpenSemanticCache and LoadDeferredSemanticIndex from one thread (LoadDeferred may
-// run while the gateway serves; never concurrently with SaveSemanticCache); SaveSemanticCache may
-// run while the gateway serves.
+// Thread safety: SemanticCache's methods and the Store are thread-safe, so
+// LoadDeferredSemanticIndex may run on any one thread while the gateway serves and while the caller
+// sweeps the store; it must not overlap another LoadDeferredSemanticIndex of the same cache nor
+// SaveSemanticCache (which callers avoid by not saving until the load is done). OpenSemanticCache
+// before serving, from one thread. SaveSemanticCache may run while the gateway serves.
+// DeferredSemanticIndexLoader: below.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "deja/gateway_options.h"
 #include "deja/store.h"
@@ -55,9 +63,49 @@ StatusOr<std::unique_ptr<semantic::SemanticCache>> OpenSemanticCache(
     std::shared_ptr<const semantic::Embedder> embedder = nullptr, bool* index_deferred = nullptr);
 
 // Completes a deferred open (see above): true once the index is loaded or rebuilt (call no more),
-// false while the embedder's dimension is unknown (after a failed probe when `probe`).
+// false while the embedder's dimension is unknown (after a failed probe when `probe`) or when
+// `stop` (optional) read true before the load ended (the cache may hold part of the index).
 bool LoadDeferredSemanticIndex(const GatewayOptions& options, Store& store,
-                               semantic::SemanticCache& cache, bool probe = true);
+                               semantic::SemanticCache& cache, bool probe = true,
+                               const std::atomic<bool>* stop = nullptr);
+
+// Runs the attempts of LoadDeferredSemanticIndex (probing) for `deja serve` on a thread of its own,
+// one at a time, so that a long rebuild neither delays serve's reaction to SIGTERM nor stalls its
+// other periodic work (shadow report, index save, expiry sweep), and shutdown can interrupt it.
+// `options`, `store` and `cache` are borrowed and must outlive the loader.
+// Thread safety: Poll, Wait and Stop from the owning thread; RequestStop and loaded() from any.
+class DeferredSemanticIndexLoader {
+ public:
+  DeferredSemanticIndexLoader(const GatewayOptions& options, Store& store,
+                              semantic::SemanticCache& cache);
+  ~DeferredSemanticIndexLoader();  // Stop()
+  DeferredSemanticIndexLoader(const DeferredSemanticIndexLoader&) = delete;
+  DeferredSemanticIndexLoader& operator=(const DeferredSemanticIndexLoader&) = delete;
+
+  // Starts an attempt on a new thread and returns at once; nothing while one runs, once the index
+  // is loaded, or after RequestStop.
+  void Poll();
+  // True once an attempt has loaded (or rebuilt) the index: from then on it may be saved.
+  bool loaded() const;
+  // Blocks until the running attempt, if any, has ended.
+  void Wait();
+  // Asks the running attempt to stop at its next check (see above) and starts no more; returns at
+  // once.
+  void RequestStop();
+  // RequestStop, then Wait. True when an attempt ended unfinished after the embedder's dimension
+  // was known: the cache may hold part of the index (do not save it, and do not redo the load).
+  bool Stop();
+
+ private:
+  const GatewayOptions& options_;
+  Store& store_;
+  semantic::SemanticCache& cache_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> running_{false};
+  std::atomic<bool> loaded_{false};
+  std::atomic<bool> interrupted_{false};
+  std::thread worker_;
+};
 
 // FailedPrecondition (and the file is left alone) while the embedder's dimension is unknown.
 Status SaveSemanticCache(const semantic::SemanticCache& cache, const GatewayOptions& options);
