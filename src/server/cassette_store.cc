@@ -7,18 +7,94 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <optional>
+#include <filesystem>
 
 namespace deja::server {
+namespace {
+
+Status ErrnoStatus(const std::string& what) {
+  return UnavailableError(what + ": " + std::strerror(errno));
+}
+
+std::string JournalPathFor(const std::string& path) {
+  const std::filesystem::path target(path);
+  return (target.parent_path() / ("." + target.filename().string() + ".journal")).string();
+}
+
+Status SyncDirectoryOf(const std::string& path) {
+  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return ErrnoStatus("open " + dir.string());
+  const int rc = ::fsync(dfd);
+  ::close(dfd);
+  return rc == 0 ? Status::Ok() : ErrnoStatus("fsync " + dir.string());
+}
+
+// A journal's records in append order (NotFound when there is no journal). A last line cut short
+// (no newline, or not a record: a crash mid-append) is dropped; a bad line before it is an error.
+StatusOr<std::vector<json::Value>> ReadJournal(const std::string& journal) {
+  const int fd = ::open(journal.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return NotFoundError("no journal");
+    return ErrnoStatus("cannot read " + journal);
+  }
+  std::string text;
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      text.append(buf, static_cast<size_t>(n));
+    } else if (n == 0) {
+      break;
+    } else if (errno != EINTR) {
+      const Status failed = ErrnoStatus("cannot read " + journal);
+      ::close(fd);
+      return failed;
+    }
+  }
+  ::close(fd);
+  std::vector<json::Value> docs;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t end = text.find('\n', pos);
+    if (end == std::string::npos) {
+      std::fprintf(stderr, "deja: dropped a torn record at the end of %s (a crash mid-append)\n",
+                   journal.c_str());
+      break;
+    }
+    StatusOr<json::Value> doc = json::Parse(std::string_view(text).substr(pos, end - pos));
+    const bool last = end + 1 == text.size();
+    if (!doc.ok() || !RecordFromJson(*doc).ok()) {
+      if (!last) {
+        return InvalidArgumentError(journal + ": record " + std::to_string(docs.size()) +
+                                    " is not readable; the journal is damaged");
+      }
+      std::fprintf(stderr, "deja: dropped a torn record at the end of %s (a crash mid-append)\n",
+                   journal.c_str());
+      break;
+    }
+    docs.push_back(std::move(*doc));
+    pos = end + 1;
+  }
+  return docs;
+}
+
+}  // namespace
 
 StatusOr<std::unique_ptr<CassetteStore>> CassetteStore::Open(const CassetteStoreOptions& options) {
   if (options.path.empty()) return InvalidArgumentError("the cassette path is empty");
   DEJA_ASSIGN_OR_RETURN(std::vector<RedactPointer> redact,
                         ParseRedactPointers(options.redact_pointers));
+  const std::string journal = JournalPathFor(options.path);
+  StatusOr<std::vector<json::Value>> journaled = ReadJournal(journal);
+  if (!journaled.ok() && journaled.status().code() != StatusCode::kNotFound) {
+    return journaled.status();
+  }
   StatusOr<std::vector<CassetteRecord>> records = ReadCassetteFile(options.path);
   if (!records.ok()) {
     if (records.status().code() != StatusCode::kNotFound) return records.status();
-    if (!options.create_if_missing) {
+    if (!options.create_if_missing && !journaled.ok()) {
       return NotFoundError(
           "cassette " + options.path +
           " does not exist; record it first (deja serve --mode record --cassette " + options.path +
@@ -34,7 +110,8 @@ StatusOr<std::unique_ptr<CassetteStore>> CassetteStore::Open(const CassetteStore
                               std::strerror(errno));
     }
   }
-  std::unique_ptr<CassetteStore> store(new CassetteStore(options, std::move(redact), used_fd));
+  std::unique_ptr<CassetteStore> store(
+      new CassetteStore(options, std::move(redact), used_fd, journal));
   struct stat st;
   if (::stat(options.path.c_str(), &st) == 0) store->file_bytes_ = static_cast<int64_t>(st.st_size);
   // Records are rendered when the file is first rewritten, not here (RenderedLocked): replay never
@@ -45,14 +122,45 @@ StatusOr<std::unique_ptr<CassetteStore>> CassetteStore::Open(const CassetteStore
     slot.record = std::move(r);
     store->records_.emplace_hint(store->records_.end(), key, std::move(slot));
   }
+  if (journaled.ok()) {
+    // A previous run ended without closing (kill -9): its acknowledged records are in the
+    // journal. They are merged (later lines replace earlier ones) and the cassette compacted now.
+    for (const json::Value& doc : *journaled) {
+      StatusOr<CassetteRecord> r = RecordFromJson(doc);  // checked readable by ReadJournal
+      Slot slot;
+      slot.rendered = RenderRecord(doc);
+      r->entry.meta.size_bytes = static_cast<int64_t>(slot.rendered.size());
+      slot.record = std::move(*r);
+      const CacheKey key = slot.record.entry.key;
+      store->records_.insert_or_assign(key, std::move(slot));
+    }
+    std::lock_guard lock(store->mu_);
+    DEJA_RETURN_IF_ERROR(store->CompactLocked(/*journal_exists=*/true));
+  }
   return store;
 }
 
 CassetteStore::CassetteStore(CassetteStoreOptions options, std::vector<RedactPointer> redact,
-                             int used_fd)
-    : options_(std::move(options)), redact_(std::move(redact)), used_fd_(used_fd) {}
+                             int used_fd, std::string journal_path)
+    : options_(std::move(options)),
+      redact_(std::move(redact)),
+      journal_path_(std::move(journal_path)),
+      used_fd_(used_fd) {}
 
 CassetteStore::~CassetteStore() {
+  {
+    std::lock_guard lock(mu_);
+    if (journal_fd_ >= 0) {
+      const Status compacted = CompactLocked(/*journal_exists=*/true);
+      if (!compacted.ok()) {
+        // The journal stays: the next Open merges it, so nothing acknowledged is lost.
+        std::fprintf(stderr, "deja: cannot compact the cassette %s (kept in %s): %s\n",
+                     options_.path.c_str(), journal_path_.c_str(), compacted.ToString().c_str());
+      }
+    }
+    if (journal_fd_ >= 0) ::close(journal_fd_);
+    journal_fd_ = -1;
+  }
   if (used_fd_ >= 0) {
     ::fsync(used_fd_);
     ::close(used_fd_);
@@ -98,22 +206,12 @@ Status CassetteStore::PutRecord(const Entry& entry, std::string_view keyed_heade
   slot.rendered = RenderRecord(doc);
   stored->entry.meta.size_bytes = static_cast<int64_t>(slot.rendered.size());
   slot.record = std::move(*stored);
-  std::optional<Slot> previous;
+  // Appended (one compact line) and synced before the record is acknowledged: O(record).
+  DEJA_RETURN_IF_ERROR(AppendJournalLocked(json::Write(doc) + "\n"));
   if (existing != records_.end()) {
-    previous = std::move(existing->second);
     existing->second = std::move(slot);
   } else {
-    existing = records_.emplace(entry.key, std::move(slot)).first;
-  }
-  Status written = WriteLocked();
-  if (!written.ok()) {
-    // Not acknowledged, so not kept: memory stays equal to the file.
-    if (previous) {
-      existing->second = std::move(*previous);
-    } else {
-      records_.erase(existing);
-    }
-    return written;
+    records_.emplace(entry.key, std::move(slot));
   }
   MarkUsedLocked(entry.key);
   return Status::Ok();
@@ -124,6 +222,9 @@ Status CassetteStore::Delete(const CacheKey& key) {
     std::lock_guard lock(mu_);
     auto it = records_.find(key);
     if (it == records_.end()) return NotFoundError("not recorded");
+    // Compact first: a crash after the rewrite below must not bring the record back from the
+    // journal.
+    DEJA_RETURN_IF_ERROR(CompactLocked(journal_fd_ >= 0));
     Slot removed = std::move(it->second);
     records_.erase(it);
     Status written = WriteLocked();
@@ -189,6 +290,7 @@ StatusOr<int64_t> CassetteStore::Purge(const ScanOptions& options) {
       }
     }
     if (purged.empty()) return int64_t{0};
+    DEJA_RETURN_IF_ERROR(CompactLocked(journal_fd_ >= 0));  // as in Delete
     records_.swap(kept);
     Status written = WriteLocked();
     if (!written.ok()) {
@@ -212,7 +314,7 @@ StatusOr<StoreStats> CassetteStore::Stats() {
   std::lock_guard lock(mu_);
   StoreStats s;
   s.entries = static_cast<int64_t>(records_.size());
-  s.bytes = file_bytes_;
+  s.bytes = file_bytes_ + journal_bytes_;
   return s;
 }
 
@@ -231,7 +333,64 @@ Status CassetteStore::WriteLocked() {
   const std::string contents = RenderCassette(rendered);
   DEJA_RETURN_IF_ERROR(WriteFileAtomically(options_.path, contents));
   file_bytes_ = static_cast<int64_t>(contents.size());
+  bytes_written_ += file_bytes_;
   return Status::Ok();
+}
+
+Status CassetteStore::AppendJournalLocked(std::string_view line) {
+  if (journal_fd_ < 0) {
+    journal_fd_ = ::open(journal_path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (journal_fd_ < 0) return ErrnoStatus("cannot create the journal " + journal_path_);
+    journal_bytes_ = 0;
+    // The journal's directory entry must be durable too, or a crash could lose the whole file.
+    Status synced = SyncDirectoryOf(journal_path_);
+    if (!synced.ok()) {
+      ::close(journal_fd_);
+      journal_fd_ = -1;
+      return synced;
+    }
+  }
+  std::string_view rest = line;
+  Status st = Status::Ok();
+  while (!rest.empty()) {
+    const ssize_t n = ::write(journal_fd_, rest.data(), rest.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      st = ErrnoStatus("append to " + journal_path_);
+      break;
+    }
+    rest.remove_prefix(static_cast<size_t>(n));
+  }
+  if (st.ok() && ::fdatasync(journal_fd_) != 0) st = ErrnoStatus("fdatasync " + journal_path_);
+  if (!st.ok()) {
+    // Not acknowledged, so not kept: cut the journal back so no partial line stays in it.
+    if (::ftruncate(journal_fd_, static_cast<off_t>(journal_bytes_)) != 0) {
+      std::fprintf(stderr, "deja: cannot truncate %s: %s\n", journal_path_.c_str(),
+                   std::strerror(errno));
+    }
+    return st;
+  }
+  journal_bytes_ += static_cast<int64_t>(line.size());
+  bytes_written_ += static_cast<int64_t>(line.size());
+  return Status::Ok();
+}
+
+Status CassetteStore::CompactLocked(bool journal_exists) {
+  if (!journal_exists) return Status::Ok();
+  DEJA_RETURN_IF_ERROR(WriteLocked());
+  // The cassette now holds every journaled record: the journal can go.
+  if (journal_fd_ >= 0) ::close(journal_fd_);
+  journal_fd_ = -1;
+  journal_bytes_ = 0;
+  if (::unlink(journal_path_.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoStatus("remove " + journal_path_);
+  }
+  return SyncDirectoryOf(journal_path_);
+}
+
+int64_t CassetteStore::bytes_written() {
+  std::lock_guard lock(mu_);
+  return bytes_written_;
 }
 
 void CassetteStore::MarkUsedLocked(const CacheKey& key) {

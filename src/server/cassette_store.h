@@ -1,21 +1,30 @@
 // CassetteStore: a Store over a cassette file (cassette_format.h) for test modes.
 //
-// The file is read once at Open into an in-memory map; every write (Put, Delete, Purge) rewrites
-// the whole file atomically (temporary file, fsync, rename, fsync of the directory) before it
-// returns. So an acknowledged write is on disk: nothing is pending on SIGTERM, and after kill -9
-// the file holds every acknowledged record (a write cut short leaves the previous file and a stray
-// `.NAME.tmp-PID` beside it). Rewriting the whole file is O(cassette) per record, which is fine for
-// the tens to thousands of records of a test suite; it is not a production store.
+// The file is read once at Open into an in-memory map. A recorded record (Put) is appended as one
+// compact JSON line to a journal beside the cassette (`.NAME.journal`) and fdatasync'ed before it
+// returns: O(record), so recording N records costs O(N), not O(N^2) as rewriting the whole file
+// per record did. The cassette itself is rewritten atomically (temporary file, fsync, rename,
+// fsync of the directory) once, when the store is destroyed (compaction: journal merged, then
+// removed), so after a clean shutdown only the cassette remains.
+//
+// Crash semantics: an acknowledged Put is on disk (in the journal). After kill -9 the cassette is
+// the previous one and the journal holds the records since; the next Open merges the journal (later
+// lines replace earlier ones), rewrites the cassette and removes the journal, so nothing
+// acknowledged is lost. A last journal line cut short (a crash mid-append) was never acknowledged
+// and is dropped; an unreadable line before it fails Open. `deja cassette` subcommands read the
+// cassette file only: open the cassette once (e.g. replay) to merge a killed run's journal first.
+// Delete and Purge compact first, then rewrite the whole file before they return (rare).
 //
 // Records read at Open are kept decoded and rendered only when the file is first rewritten (a
 // replay never writes, so it never pays for rendering); until then their entries' size_bytes is 0.
-// Stats().bytes is the file's size.
+// Stats().bytes is the cassette's size plus the journal's.
 //
 // Entries never expire here (a cassette must replay next year) and hit counts live in memory only,
 // so replaying never changes the committed file. Which records a run used is appended, one hex key
 // per line, to an optional used-log file (for `deja cassette prune`).
 //
-// One process per cassette: two processes writing one file would overwrite each other's records.
+// One process per cassette: two processes writing one file (or one journal) would overwrite each
+// other's records, and a second Open would compact the first's journal from under it.
 //
 // Thread safety: every method may be called concurrently (one mutex; writes are serialized).
 #pragma once
@@ -71,6 +80,8 @@ class CassetteStore : public Store {
   // Each record in key order until `fn` returns false. `fn` runs without the lock held.
   void ForEachRecord(const std::function<bool(const CassetteRecord&)>& fn);
   const std::string& path() const { return options_.path; }
+  // Bytes written to the cassette and its journal by this store so far (for tests and benches).
+  int64_t bytes_written();
 
  private:
   struct Slot {
@@ -78,10 +89,17 @@ class CassetteStore : public Store {
     std::string rendered;  // the record's text in the file; "" until RenderedLocked
   };
 
-  CassetteStore(CassetteStoreOptions options, std::vector<RedactPointer> redact, int used_fd);
+  CassetteStore(CassetteStoreOptions options, std::vector<RedactPointer> redact, int used_fd,
+                std::string journal_path);
   // The slot's text, rendered (and its entry's size_bytes set) on first use.
   static const std::string& RenderedLocked(Slot& slot);
+  // Rewrites the whole cassette file from records_.
   Status WriteLocked();
+  // Appends `line` to the journal (created on first use) and syncs it; on failure the journal is
+  // cut back to its previous length.
+  Status AppendJournalLocked(std::string_view line);
+  // When `journal_exists`: rewrites the cassette, then closes and removes the journal.
+  Status CompactLocked(bool journal_exists);
   void MarkUsedLocked(const CacheKey& key);
   // Tells options_.removal_listener; call without mu_ held.
   void NotifyRemoved(std::span<const CacheKey> keys, RemovalCause cause) const;
@@ -89,12 +107,16 @@ class CassetteStore : public Store {
 
   const CassetteStoreOptions options_;
   const std::vector<RedactPointer> redact_;
+  const std::string journal_path_;
   std::mutex mu_;
   std::map<CacheKey, Slot> records_;
   std::set<CacheKey> used_;
   int used_fd_ = -1;
   bool used_log_failed_ = false;
   int64_t file_bytes_ = 0;  // size of the file as read at Open or last written
+  int journal_fd_ = -1;     // open from the first Put until compaction
+  int64_t journal_bytes_ = 0;
+  int64_t bytes_written_ = 0;
 };
 
 }  // namespace deja::server

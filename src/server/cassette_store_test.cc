@@ -1,10 +1,14 @@
 // The cassette format and CassetteStore: round trips, file layout, redaction, durability, used log.
 #include "server/cassette_store.h"
 
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include <gmock/gmock.h>
@@ -63,18 +67,42 @@ class CassetteStoreTest : public ::testing::Test {
     return s.ok() ? std::move(*s) : nullptr;
   }
 
+  // Runs `record` in a child process that then dies by SIGKILL with the store it returns still
+  // open: no destructor, no compaction. The child exits 2 when a step fails.
+  void InKilledChild(const std::function<std::unique_ptr<CassetteStore>()>& record) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      std::unique_ptr<CassetteStore> open = record();
+      if (open == nullptr) _exit(2);
+      ::kill(::getpid(), SIGKILL);
+      _exit(1);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "child status " << status;
+  }
+  std::string JournalPath() const { return (dir_ / ".cassette.json.journal").string(); }
+
   std::filesystem::path dir_;
   std::string path_;
 };
 
 TEST_F(CassetteStoreTest, PutIsOnDiskBeforeItReturnsAndReadsBackEqual) {
-  auto store = Open();
-  ASSERT_NE(store, nullptr);
-  EXPECT_FALSE(std::filesystem::exists(path_));  // nothing recorded yet, nothing written
   Entry e = MakeEntry(0xbb, "hi");
-  ASSERT_TRUE(store->PutRecord(e, R"({"openai-beta":"assistants=v2"})").ok());
-  // A second process (a fresh Open) sees it without any close or flush: it is in the file.
+  InKilledChild([&] {
+    auto store = Open();
+    if (store == nullptr || std::filesystem::exists(path_)) _exit(2);  // nothing written yet
+    if (!store->PutRecord(e, R"({"openai-beta":"assistants=v2"})").ok()) _exit(3);
+    return store;
+  });
+  // Killed without closing: the record is in the journal, the cassette was never written.
+  EXPECT_FALSE(std::filesystem::exists(path_));
+  EXPECT_TRUE(std::filesystem::exists(JournalPath()));
+  // The next Open merges it and compacts: the cassette holds it, the journal is gone.
   auto other = Open();
+  EXPECT_TRUE(std::filesystem::exists(path_));
+  EXPECT_FALSE(std::filesystem::exists(JournalPath()));
   StatusOr<Entry> got = other->Peek(e.key);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(got->canonical_request, e.canonical_request);
@@ -102,6 +130,7 @@ TEST_F(CassetteStoreTest, FileIsPrettySortedByKeyAndStable) {
   ASSERT_TRUE(store->Put(MakeEntry(0xcc, "third")).ok());
   ASSERT_TRUE(store->Put(MakeEntry(0x11, "first")).ok());
   ASSERT_TRUE(store->Put(MakeEntry(0x77, "second")).ok());
+  store.reset();  // compacts
   const std::string text = ReadFile(path_);
   const size_t a = text.find(std::string(64, '1')), b = text.find(std::string(64, '7')),
                c = text.find(std::string(64, 'c'));
@@ -115,6 +144,7 @@ TEST_F(CassetteStoreTest, FileIsPrettySortedByKeyAndStable) {
   // Rewriting the same records produces the same bytes (no churn in review).
   auto reopened = Open();
   ASSERT_TRUE(reopened->Put(MakeEntry(0x77, "second")).ok());
+  reopened.reset();
   EXPECT_EQ(ReadFile(path_), text);
 }
 
@@ -125,10 +155,13 @@ TEST_F(CassetteStoreTest, ReplacesRecordsAndDeletesAndPurges) {
   e.response.body = R"({"id":"chatcmpl-2"})";
   ASSERT_TRUE(store->Put(e).ok());
   EXPECT_EQ(store->Stats()->entries, 1);
+  store.reset();
+  store = Open();
   EXPECT_THAT(ReadFile(path_), HasSubstr("chatcmpl-2"));
   EXPECT_THAT(ReadFile(path_), Not(HasSubstr("chatcmpl-1")));
   ASSERT_TRUE(store->Put(MakeEntry(0x33, "other")).ok());
-  ASSERT_TRUE(store->Delete(e.key).ok());
+  ASSERT_TRUE(store->Delete(e.key).ok());  // compacts the journal first
+  EXPECT_FALSE(std::filesystem::exists(JournalPath()));
   EXPECT_EQ(store->Delete(e.key).code(), StatusCode::kNotFound);
   EXPECT_EQ(Open()->Stats()->entries, 1);
   ScanOptions all;
@@ -153,6 +186,7 @@ TEST_F(CassetteStoreTest, StreamsAndNonJsonBodiesRoundTripExactly) {
   plain.response.body = "not json at all";
   plain.response.content_type = "text/plain";
   ASSERT_TRUE(store->Put(plain).ok());
+  store.reset();
 
   auto reopened = Open();
   StatusOr<Entry> got = reopened->Peek(e.key);
@@ -174,13 +208,15 @@ TEST_F(CassetteStoreTest, RedactsConfiguredPointersInFileAndMemory) {
   auto store = Open(o);
   Entry e = MakeEntry(0x66, "my password is hunter2");
   ASSERT_TRUE(store->Put(e).ok());
+  // This process serves what a replay of the file would serve.
+  EXPECT_THAT(store->Peek(e.key)->response.body, HasSubstr("[REDACTED]"));
+  EXPECT_THAT(ReadFile(JournalPath()), Not(HasSubstr("hunter2")));  // redacted in the journal too
+  store.reset();
   const std::string text = ReadFile(path_);
   EXPECT_THAT(text, Not(HasSubstr("hunter2")));
   EXPECT_THAT(text, Not(HasSubstr("chatcmpl-1")));
   EXPECT_THAT(text, HasSubstr(R"("id": "[REDACTED]")"));
   EXPECT_THAT(text, HasSubstr(R"("content": "[REDACTED]")"));
-  // This process serves what a replay of the file would serve.
-  EXPECT_THAT(store->Peek(e.key)->response.body, HasSubstr("[REDACTED]"));
   // The key is kept, so the (unredacted) request still matches on replay.
   EXPECT_TRUE(Open()->Peek(e.key).ok());
 
@@ -219,14 +255,16 @@ TEST_F(CassetteStoreTest, LoadedRecordsAreWrittenBackUnchangedAndBytesIsTheFileS
     auto store = Open();
     ASSERT_TRUE(store->Put(MakeEntry(0x11, "first")).ok());
     ASSERT_TRUE(store->Put(streamed).ok());
-    EXPECT_EQ(store->Stats()->bytes, static_cast<int64_t>(ReadFile(path_).size()));
+    EXPECT_EQ(store->Stats()->bytes, static_cast<int64_t>(ReadFile(JournalPath()).size()));
   }
   const std::string before = ReadFile(path_);
   auto reopened = Open();
   EXPECT_EQ(reopened->Stats()->bytes, static_cast<int64_t>(before.size()));
   ASSERT_TRUE(reopened->Put(MakeEntry(0x22, "second")).ok());
+  EXPECT_EQ(reopened->Stats()->bytes,
+            static_cast<int64_t>(before.size() + ReadFile(JournalPath()).size()));
+  reopened.reset();
   const std::string after = ReadFile(path_);
-  EXPECT_EQ(reopened->Stats()->bytes, static_cast<int64_t>(after.size()));
   // Both loaded records are in the new file exactly as rendered before.
   const size_t first_start = before.find("\n    {") + 1;
   const std::string first =
@@ -308,6 +346,98 @@ TEST(CassetteFormat, SecretIsFixed) {
   // Cassette keys must be the same on every machine: the secret is a constant, not random.
   EXPECT_EQ(CassetteSecret(), CassetteSecret());
   EXPECT_EQ(CassetteSecret()[0], 'd');
+}
+
+// A crash mid-append leaves a torn last line: it was never acknowledged, so it is dropped and the
+// records before it are merged. A damaged line before the last one fails Open instead.
+TEST_F(CassetteStoreTest, TornJournalTailIsDroppedAndEarlierRecordsKept) {
+  InKilledChild([&] {
+    auto store = Open();
+    for (uint8_t k : {0x10, 0x20, 0x30}) {
+      if (store == nullptr || !store->Put(MakeEntry(k, "rec")).ok()) _exit(2);
+    }
+    return store;
+  });
+  const std::string journal = ReadFile(JournalPath());
+  std::ofstream(JournalPath(), std::ios::app) << R"({"key":"4040404040","route":"/v1/ch)";
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->Stats()->entries, 3);
+  EXPECT_FALSE(std::filesystem::exists(JournalPath()));
+  StatusOr<std::vector<CassetteRecord>> file = ReadCassetteFile(path_);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_EQ(file->size(), 3u);
+  store.reset();
+
+  // A bad line that is not the last: the journal is damaged, Open says so and keeps it.
+  std::ofstream(JournalPath()) << "{not json}\n" << journal;
+  CassetteStoreOptions o;
+  o.path = path_;
+  StatusOr<std::unique_ptr<CassetteStore>> bad = CassetteStore::Open(o);
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("journal"));
+  EXPECT_TRUE(std::filesystem::exists(JournalPath()));
+}
+
+// The compacted cassette (at close, or merged after a kill) is byte for byte the file that
+// rewriting it on every record produced.
+TEST_F(CassetteStoreTest, CompactionIsByteIdenticalToAWholeRewrite) {
+  std::vector<CassetteRecord> records;
+  for (uint8_t k : {0x90, 0x15, 0x42, 0x15}) {  // 0x15 twice: the later record replaces it
+    CassetteRecord r;
+    r.entry = MakeEntry(k, "record " + std::to_string(records.size()));
+    if (k == 0x42) {
+      r.entry.response.streamed = true;
+      r.entry.response.content_type = "text/event-stream";
+      r.entry.response.events = {{"message_start", R"({"n":1})"}, {"", "[DONE]"}};
+    }
+    records.push_back(r);
+  }
+  const std::string expected_path = (dir_ / "expected.json").string();
+  std::vector<CassetteRecord> last = {records[0], records[2], records[3]};
+  ASSERT_TRUE(WriteCassetteFile(expected_path, last).ok());
+  const std::string expected = ReadFile(expected_path);
+
+  {
+    auto store = Open();
+    for (const CassetteRecord& r : records) ASSERT_TRUE(store->Put(r.entry).ok());
+  }
+  EXPECT_FALSE(std::filesystem::exists(JournalPath()));
+  EXPECT_EQ(ReadFile(path_), expected);
+
+  std::filesystem::remove(path_);
+  InKilledChild([&] {
+    auto store = Open();
+    for (const CassetteRecord& r : records) {
+      if (store == nullptr || !store->Put(r.entry).ok()) _exit(2);
+    }
+    return store;
+  });
+  EXPECT_FALSE(std::filesystem::exists(path_));
+  ASSERT_NE(Open(), nullptr);
+  EXPECT_EQ(ReadFile(path_), expected);
+}
+
+// Recording appends each record once: bytes written grow with the records, not with their square
+// (rewriting the whole file per record wrote about N/2 times the final file for N records).
+TEST_F(CassetteStoreTest, RecordingManyRecordsWritesLinearBytes) {
+  constexpr int kRecords = 2000;
+  auto store = Open();
+  for (int i = 0; i < kRecords; ++i) {
+    Entry e = MakeEntry(0x01, "request " + std::to_string(i));
+    e.key.bytes[0] = static_cast<uint8_t>(i >> 8);
+    e.key.bytes[1] = static_cast<uint8_t>(i);
+    ASSERT_TRUE(store->Put(e).ok());
+  }
+  EXPECT_FALSE(std::filesystem::exists(path_));  // the cassette is not touched while recording
+  const int64_t appended = store->bytes_written();
+  EXPECT_EQ(appended, static_cast<int64_t>(ReadFile(JournalPath()).size()));
+  store.reset();
+  const int64_t cassette = static_cast<int64_t>(ReadFile(path_).size());
+  EXPECT_EQ(Open()->Stats()->entries, kRecords);
+  // Journal lines are compact JSON, the cassette pretty: each is within 2x of the other.
+  EXPECT_LT(appended, 2 * cassette);
+  EXPECT_GT(appended, cassette / 2);
 }
 
 // Removals reach the removal listener once the file is rewritten; replacing a record does not.
