@@ -16,7 +16,7 @@
 #      deja / nginx. Target: median server-side latency <= 200 µs.
 #   3. Start-up with a 10,000-record cassette of the same mix, and with one of 10,000 records none
 #      of which is streamed (both recorded in live mode into a data directory and converted by
-#      `deja cassette import`, since record mode rewrites the file per record): time from exec to
+#      `deja cassette import`, which is faster for 10k records than recording them): time from exec to
 #      the "listening" line and to the end of the first replayed answer, and deja's CPU time,
 #      median of several runs, against a 1-record cassette in the same run (startup.py). Target:
 #      <= 300 ms to listening.
@@ -24,8 +24,8 @@
 # Environment (defaults in brackets):
 #   RP_N [2000]  RP_STARTUP_N [10000]  RP_ROUNDS [5] (replay rounds per server)
 #   RP_CONCURRENCY [4] (client connections)  RP_STARTUP_RUNS [7]
-#   RP_DIR [/dev/shm if writable]  where cassettes and the data directory live (record mode fsyncs
-#                                  the whole cassette per record: on a disk that dominates)
+#   RP_DIR [/dev/shm if writable]  where cassettes and the data directory live (record mode
+#                                  fdatasyncs its journal per record: on a disk that dominates)
 #   RP_KEEP_TMP=1  keep the temporary directory    RP_ALLOW_STALE=1  BENCH_ALLOW_DEBUG=1 (as gateway)
 # Every process it starts is stopped by PID on exit. Loopback only.
 set -euo pipefail
@@ -274,8 +274,8 @@ stop "$nginx_pid"
 stop "$replay_pid"
 
 # ---------------------------------------------------------------- 3. start-up, 10k records
-# Record mode rewrites the whole file per record (O(n^2) for n records), so the 10k cassettes are
-# made by deja another way: live mode into a data directory, then `deja cassette import`.
+# The 10k cassettes are made by live mode into a data directory, then `deja cassette import` (no
+# per-record fsync; record mode itself now appends to a journal, linear but synced per record).
 make_big() {  # make_big NAME REQUESTS.jsonl: writes $cas/NAME.json, sets made_bytes to its size
   local name="$1" reqs="$2" records
   start_deja "live-$name" --data-dir "$cas/data-$name" --set server.access_log=false \
