@@ -8,48 +8,18 @@ Called by run.sh (see its arguments there); standard library only. The figures:
   * memory: /proc/PID/status of the filled deja (KiB in the JSON, MiB in the table).
 """
 
-import argparse
-import json
 import os
-import platform
 import statistics
-import subprocess
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchlib import (cmd, git_revision, load, load_avg_now, machine_context,  # noqa: E402
+                      parser, verdict, write_json)
 
 TARGET_RATIO = 0.5          # deja requests/s at least half of nginx's
 TARGET_ADDED_US = 300.0     # median added latency of a miss
 TARGET_ANON_MIB = 64.0      # RssAnon with 100k entries
-
-
-def load(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def cmd(args):
-    try:
-        out = subprocess.run(args, capture_output=True, text=True, timeout=10)
-        return (out.stdout + out.stderr).strip().splitlines()[0]
-    except (OSError, subprocess.SubprocessError, IndexError):
-        return None
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
-
-
-def git_revision(root):
-    rev = cmd(["git", "-C", root, "rev-parse", "--short", "HEAD"])
-    dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
-    return f"{rev}{' + uncommitted changes' if dirty else ''}" if rev else None
 
 
 def med(values):
@@ -57,13 +27,9 @@ def med(values):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    for name in ("tmp", "out-json", "out-md", "started", "load-before", "build", "build-type",
-                 "fill-dir"):
-        p.add_argument(f"--{name}", required=True)
-    for name in ("response-bytes", "rounds", "wrk-seconds", "wrk-threads", "wrk-connections",
-                 "hits-before", "hits-after", "entries", "fill-n", "fill-connections"):
-        p.add_argument(f"--{name}", type=int, required=True)
+    p = parser(str_args=("fill-dir",),
+               int_args=("response-bytes", "rounds", "wrk-seconds", "wrk-threads", "wrk-connections",
+                         "hits-before", "hits-after", "entries", "fill-n", "fill-connections"))
     p.add_argument("--fill-seconds", type=float, required=True)
     a = p.parse_args()
     t = a.tmp
@@ -175,19 +141,10 @@ def main():
     source_label = os.environ.get("GW_SOURCE_LABEL") or (
         git_revision(source_dir) if source_dir and os.path.isdir(os.path.join(source_dir, ".git"))
         else None) or "unknown"
-    with open("/proc/loadavg", encoding="utf-8") as f:
-        load_after = " ".join(f.read().split()[:3])
+    load_after = load_avg_now()
     doc = {
         "context": {
-            "started": a.started,
-            "host": platform.node(),
-            "cpus": os.cpu_count(),
-            "cpu_model": cpu_model(),
-            "kernel": platform.release(),
-            "load_avg_before": a.load_before,
-            "load_avg_after": load_after,
-            "deja": os.path.join(a.build, "deja"),
-            "build_type": a.build_type,
+            **machine_context(a, load_after),
             "source_dir": source_dir,
             "source_revision": source_label,
             "deja_binary_built": time.strftime(
@@ -201,16 +158,9 @@ def main():
         "miss_latency": miss_out,
         "memory_100k": memory,
     }
-    tmp_json = a.out_json + ".tmp"
-    with open(tmp_json, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=2)
-        f.write("\n")
-    os.replace(tmp_json, a.out_json)
+    write_json(a.out_json, doc)
 
     # ------------------------------------------------------------ markdown
-    def verdict(ok):
-        return "met" if ok else "**MISSED**"
-
     def us(x):
         return f"{x:.0f} µs" if x >= 100 else f"{x:.1f} µs"
 
@@ -229,7 +179,7 @@ def main():
     L.append("|---|---:|---:|---:|---|")
     L.append(f"| Exact hit, requests/s (wrk -t{a.wrk_threads} -c{a.wrk_connections}) | "
              f"{deja_side['requests_per_s']:,.0f} | nginx static: {nginx_side['requests_per_s']:,.0f} | "
-             f"{ratio:.2f}× | {verdict(throughput['met'])} (≥ {TARGET_RATIO}×) |")
+             f"{ratio:.2f}× | {verdict(throughput['met'], f'≥ {TARGET_RATIO}×')} |")
     L.append(f"| Exact hit, p50 latency | {us(deja_side['p50_us'])} | {us(nginx_side['p50_us'])} | "
              f"{throughput['ratio_p50']:.2f}× | |")
     L.append(f"| Exact hit, p99 latency | {us(deja_side['p99_us'])} | {us(nginx_side['p99_us'])} | "
@@ -240,12 +190,12 @@ def main():
              f"{throughput['ratio_cpu_per_request']:.2f}× | |")
     L.append(f"| Miss, median latency (stored) | {us(arms['deja_miss']['p50'])} | "
              f"upstream direct: {us(arms['direct']['p50'])} | "
-             f"+{us(added)} | {verdict(miss_out['met'])} (≤ +{TARGET_ADDED_US:.0f} µs) |")
+             f"+{us(added)} | {verdict(miss_out['met'], f'≤ +{TARGET_ADDED_US:.0f} µs')} |")
     L.append(f"| Miss, median latency (`Cache-Control: no-store`) | "
              f"{us(arms['deja_miss_no_store']['p50'])} | {us(arms['direct']['p50'])} | "
              f"+{us(arms['deja_miss_no_store']['added_p50_us'])} | |")
     L.append(f"| RssAnon with {a.entries:,} entries | {anon_mib:.1f} MiB | | | "
-             f"{verdict(memory['met'])} (≤ {TARGET_ANON_MIB:.0f} MiB) |")
+             f"{verdict(memory['met'], f'≤ {TARGET_ANON_MIB:.0f} MiB')} |")
     L.append("")
     L.append("Details:")
     per_round = ", ".join(f"{x['ratio_rps']:.2f}" for x in rounds)

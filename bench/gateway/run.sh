@@ -29,10 +29,9 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 here="$root/bench/gateway"
-build="${1:-build}"
-[[ "$build" = /* ]] || { [[ -d "$build" ]] || build="$root/$build"; }
-build="$(cd "$build" 2>/dev/null && pwd)" || { echo "run.sh: no build directory $1" >&2; exit 1; }
-deja="$build/deja"
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"  # process start/stop by PID, wait_port, nginx, build checks
+resolve_build "${1:-}"
 results="$root/bench/results"
 
 wrk_seconds="${GW_WRK_SECONDS:-6}"
@@ -44,115 +43,23 @@ fill_n="${GW_FILL_N:-100000}"
 fill_conc="${GW_FILL_CONCURRENCY:-64}"
 fill_timeout="${GW_FILL_TIMEOUT_S:-150}"
 
-for tool in wrk nginx node python3 curl; do
-  command -v "$tool" >/dev/null || { echo "run.sh: $tool is not installed" >&2; exit 1; }
-done
-if [[ ! -x "$deja" ]]; then
-  echo "run.sh: $deja not found; build it first:" >&2
-  echo "  cmake -S . -B $build -G Ninja && cmake --build $build -j2 --target deja" >&2
-  exit 1
-fi
-# Timings of an unoptimised build say nothing about the code, so refuse one unless asked. As in
-# bench/run.sh, the compile commands show the flags deja was really built with (an empty
-# CMAKE_BUILD_TYPE in the cache still means the project's default, RelWithDebInfo).
-build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt" 2>/dev/null || true)"
-build_type="${build_type:-RelWithDebInfo}"
-optimised="$(python3 - "$build/compile_commands.json" <<'PY' 2>/dev/null || echo unknown
-import json, re, sys
-cmds = [e.get("command", " ".join(e.get("arguments", []))) for e in json.load(open(sys.argv[1]))
-        if "/src/server/" in e["file"] and e["file"].endswith(".cc")]
-flags = [re.findall(r"(?:^|\s)-O([0-9sgz]*)", c) for c in cmds]
-print("yes" if cmds and all(f and f[-1] not in ("0", "g") for f in flags) else "no")
-PY
-)"
-if [[ "$optimised" != yes && "${BENCH_ALLOW_DEBUG:-0}" != 1 ]]; then
-  echo "run.sh: cannot confirm that $deja is an optimised build (-O2/-O3 in" \
-    "$build/compile_commands.json); use Release/RelWithDebInfo or set BENCH_ALLOW_DEBUG=1" >&2
-  exit 1
-fi
-# A binary older than its sources was not rebuilt (e.g. the build failed): its numbers would be
-# attributed to code it does not contain.
-src_root="$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt" 2>/dev/null || true)"
-if [[ -n "$src_root" && -d "$src_root/src" && "${GW_ALLOW_STALE:-0}" != 1 ]]; then
-  newer="$(find "$src_root/src" "$src_root/include" -newer "$deja" \( -name '*.cc' -o -name '*.h' \) \
-    ! -name '*_test*' 2>/dev/null | head -n 3 | tr '\n' ' ')"
-  if [[ -n "$newer" ]]; then
-    echo "run.sh: $deja is older than some of its sources ($newer); rebuild it" \
-      "(or set GW_ALLOW_STALE=1)" >&2
-    exit 1
-  fi
-fi
-
-# DEJA_* variables from the caller's shell would change deja's configuration; the benchmark sets
-# what it needs by flag. deja also reads ./deja.toml, so it is started from the temporary directory.
-for v in $(compgen -e | grep '^DEJA_' || true); do unset "$v"; done
+require_tools wrk nginx node python3 curl
+check_build GW_ALLOW_STALE
+unset_deja_env
 
 tmp="$(mktemp -d /tmp/gwbench.XXXXXX)"
 chmod 0755 "$tmp"  # nginx workers (user nobody when started as root) read the static file here
-fill_base="${GW_FILL_DIR:-}"
-if [[ -z "$fill_base" ]]; then
-  if [[ -d /dev/shm && -w /dev/shm ]]; then fill_base=/dev/shm; else fill_base="$tmp"; fi
-fi
+fill_base="$(data_base_dir "${GW_FILL_DIR:-}" "$tmp")"
 fill_dir="$(mktemp -d "$fill_base/gwbench-fill.XXXXXX")"
-# deja runs under another name (a symlink), so that someone's `pkill deja` or `killall deja` on this
-# shared machine does not stop the benchmark half-way.
-mkdir -p "$tmp/bin"
-ln -s "$deja" "$tmp/bin/gwbench-server"
+link_server gwbench-server
 
-pids=()
 cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
+  stop_all
   rm -rf "$fill_dir"
   if [[ "${GW_KEEP_TMP:-0}" == 1 ]]; then echo "run.sh: kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# Stops one process we started (SIGTERM, bounded wait, then SIGKILL) and forgets its PID, so that
-# the cleanup never signals a later process that happens to get the same PID.
-stop() {
-  local pid="$1" p kept=()
-  for p in "${pids[@]}"; do [[ "$p" == "$pid" ]] || kept+=("$p"); done
-  pids=("${kept[@]}")
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
-
-# Waits (bounded) until FILE has a line "... listening on 127.0.0.1:PORT" and prints PORT.
-wait_port() {
-  local file="$1" pid="$2" port=""
-  for _ in $(seq 200); do
-    port="$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$file" | head -n1)"
-    [[ -n "$port" ]] && { echo "$port"; return 0; }
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "run.sh: no 'listening on' line in $file" >&2
-  cat "$file" "${file%.out}.err" >&2 2>/dev/null || true
-  return 1
-}
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-start_deja() {  # start_deja NAME DATA_DIR -> sets deja_pid, deja_port
-  local name="$1" data="$2"
-  (cd "$tmp" && exec "$tmp/bin/gwbench-server" serve --listen 127.0.0.1:0 --upstream "http://127.0.0.1:$up_port" \
-    --anthropic-upstream "http://127.0.0.1:$up_port" --data-dir "$data" \
-    --set server.access_log=false) >"$tmp/$name.out" 2>"$tmp/$name.err" &
-  deja_pid=$!
-  pids+=("$deja_pid")
-  deja_port="$(wait_port "$tmp/$name.out" "$deja_pid")"
-}
 
 proc_status() {  # proc_status PID OUT.json: memory lines of /proc/PID/status, in KiB
   python3 - "$1" "$2" <<'EOF'
@@ -181,15 +88,11 @@ alive() {  # alive PID NAME: fail loudly if a server we started has died
 stats() { curl -sS --max-time 10 "http://127.0.0.1:$1/deja/stats"; }
 
 echo "== gateway benchmarks: $deja ($build_type), temp $tmp"
-started_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+mark_started
 
 # ---------------------------------------------------------------- fake upstream and deja
-node "$root/tests/fake_upstream/server.mjs" >"$tmp/upstream.out" 2>"$tmp/upstream.err" &
-up_pid=$!
-pids+=("$up_pid")
-up_port="$(wait_port "$tmp/upstream.out" "$up_pid")"
-start_deja deja "$tmp/data"
+start_upstream
+start_deja deja --data-dir "$tmp/data" --set server.access_log=false
 echo "fake upstream on $up_port, deja on $deja_port (access log off)"
 
 # ---------------------------------------------------------------- 1. exact-hit throughput
@@ -213,42 +116,9 @@ fi
 chmod -R a+rX "$tmp/www"
 response_bytes="$(wc -c <"$tmp/www/v1/chat/completions")"
 
-nginx_port="$(free_port)"
-mkdir -p "$tmp/nginx"
-user_line=""
-[[ "$(id -u)" == 0 ]] && user_line="user nobody nogroup;"
-cat >"$tmp/nginx/nginx.conf" <<EOF
-# Generated by bench/gateway/run.sh: the reference static server for the exact-hit benchmark.
-daemon off;
-master_process on;
-$user_line
-worker_processes 2;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  default_type application/json;
-  client_body_temp_path $tmp/nginx/body;
-  keepalive_requests 10000000;
-  keepalive_timeout 60s;
-  # What a production static server would do: no open()/fstat() per request, sendfile.
-  open_file_cache max=16 inactive=60s;
-  open_file_cache_valid 60s;
-  sendfile on;
-  tcp_nopush on;
-  server {
-    listen 127.0.0.1:$nginx_port;
-    root $tmp/www;
-    # The static module refuses POST with 405; answer it with the file instead (method -> GET).
-    location = /v1/chat/completions { error_page 405 =200 \$uri; }
-  }
-}
-EOF
-nginx -e "$tmp/nginx/error.log" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" \
-  >"$tmp/nginx/stdout" 2>&1 &
-nginx_pid=$!
-pids+=("$nginx_pid")
+# shellcheck disable=SC2016  # $uri is nginx's, literal
+start_nginx "Generated by bench/gateway/run.sh: the reference static server for the exact-hit benchmark." \
+  16 'location = /v1/chat/completions { error_page 405 =200 $uri; }'
 nginx_url="http://127.0.0.1:$nginx_port/v1/chat/completions"
 ok=""
 for _ in $(seq 100); do
@@ -268,16 +138,6 @@ echo "nginx on $nginx_port serves the same $response_bytes response bytes"
 run_wrk() {  # run_wrk URL SECONDS OUT.json
   GW_BODY_FILE="$body" GW_WRK_OUT="$3" timeout $(($2 + 30)) \
     wrk -t"$wrk_threads" -c"$wrk_conns" -d"${2}s" --timeout 5s -s "$here/post.lua" "$1" >"$3.txt"
-}
-
-# CPU time (utime + stime, all threads) of processes, in clock ticks.
-cpu_ticks() {
-  local p t=0 v
-  for p in "$@"; do
-    v="$(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')" || v=0
-    t=$((t + v))
-  done
-  echo "$t"
 }
 
 hits_of() { stats "$deja_port" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"]["/v1/chat/completions"]["hit"])'; }
@@ -316,7 +176,7 @@ stop "$deja_pid"
 echo "-- memory: $fill_n distinct entries (store in $fill_dir), wrk -t$wrk_threads -c$fill_conc"
 saved_up_port="$up_port"
 up_port="$nginx_port"
-start_deja deja-fill "$fill_dir/data"
+start_deja deja-fill --data-dir "$fill_dir/data" --set server.access_log=false
 up_port="$saved_up_port"
 fill_pid="$deja_pid"
 fill_port="$deja_port"

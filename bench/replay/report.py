@@ -8,46 +8,17 @@ Called by run.sh (see its arguments there); standard library only. The figures:
   * start-up: medians over the runs of startup.py, 10,000-record cassette vs a 1-record one.
 """
 
-import argparse
 import json
 import os
-import platform
 import statistics
-import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchlib import (cmd, git_revision, load, load_avg_now, machine_context,  # noqa: E402
+                      parser, verdict, write_json)
 
 TARGET_SERVER_P50_US = 200.0
 TARGET_STARTUP_MS = 300.0
-
-
-def load(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def cmd(args):
-    try:
-        out = subprocess.run(args, capture_output=True, text=True, timeout=10)
-        return (out.stdout + out.stderr).strip().splitlines()[0]
-    except (OSError, subprocess.SubprocessError, IndexError):
-        return None
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
-
-
-def git_revision(root):
-    rev = cmd(["git", "-C", root, "rev-parse", "--short", "HEAD"])
-    dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
-    return f"{rev}{' + uncommitted changes' if dirty else ''}" if rev else None
 
 
 def pct(values, p):
@@ -70,13 +41,9 @@ def kind_of(req):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    for name in ("tmp", "out-json", "out-md", "started", "load-before", "build", "build-type",
-                 "data-dir"):
-        p.add_argument(f"--{name}", required=True)
-    for name in ("n", "rounds", "concurrency", "record-ms", "cassette-bytes", "startup-n",
-                 "startup-bytes", "startup-json-bytes", "startup-runs"):
-        p.add_argument(f"--{name}", type=int, required=True)
+    p = parser(str_args=("data-dir",),
+               int_args=("n", "rounds", "concurrency", "record-ms", "cassette-bytes", "startup-n",
+                         "startup-bytes", "startup-json-bytes", "startup-runs"))
     p.add_argument("--load-after", help="default: /proc/loadavg now")
     a = p.parse_args()
     t = a.tmp
@@ -152,15 +119,7 @@ def main():
             imports.append(f.read().strip())
 
     ctx = {
-        "started": a.started,
-        "host": platform.node(),
-        "cpus": os.cpu_count(),
-        "cpu_model": cpu_model(),
-        "kernel": platform.release(),
-        "load_avg_before": a.load_before,
-        "load_avg_after": a.load_after or " ".join(open("/proc/loadavg").read().split()[:3]),
-        "deja": os.path.join(a.build, "deja"),
-        "build_type": a.build_type,
+        **machine_context(a, a.load_after or load_avg_now()),
         "source_revision": git_revision(root),
         "nginx": cmd(["nginx", "-v"]),
         "node": cmd(["node", "--version"]),
@@ -244,16 +203,11 @@ def main():
                        "met_without_streams": startup_json_ok},
         },
     }
-    with open(a.out_json, "w", encoding="utf-8") as f:
-        json.dump(out, f, indent=2)
-        f.write("\n")
+    write_json(a.out_json, out, atomic=False)  # as before: written in place
 
     # ------------------------------------------------------------ markdown
     def us(x):
         return f"{x:,.0f} µs"
-
-    def verdict(ok, text):
-        return f"met ({text})" if ok else f"**MISSED** ({text})"
 
     mib = 1024 * 1024
     lines = [

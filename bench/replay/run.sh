@@ -32,10 +32,9 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 here="$root/bench/replay"
-build="${1:-build}"
-[[ "$build" = /* ]] || { [[ -d "$build" ]] || build="$root/$build"; }
-build="$(cd "$build" 2>/dev/null && pwd)" || { echo "run.sh: no build directory $1" >&2; exit 1; }
-deja="$build/deja"
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"  # process start/stop by PID, wait_port, nginx, build checks
+resolve_build "${1:-}"
 results="$root/bench/results"
 
 n="${RP_N:-2000}"
@@ -44,65 +43,19 @@ rounds="${RP_ROUNDS:-5}"
 conc="${RP_CONCURRENCY:-4}"
 startup_runs="${RP_STARTUP_RUNS:-7}"
 
-for tool in nginx node python3 curl; do
-  command -v "$tool" >/dev/null || { echo "run.sh: $tool is not installed" >&2; exit 1; }
-done
-if [[ ! -x "$deja" ]]; then
-  echo "run.sh: $deja not found; build it first:" >&2
-  echo "  cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release && cmake --build $build -j2 --target deja" >&2
-  exit 1
-fi
-# As bench/gateway/run.sh: refuse an unoptimised or stale binary unless asked.
-build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt" 2>/dev/null || true)"
-build_type="${build_type:-RelWithDebInfo}"
-optimised="$(python3 - "$build/compile_commands.json" <<'PY' 2>/dev/null || echo unknown
-import json, re, sys
-cmds = [e.get("command", " ".join(e.get("arguments", []))) for e in json.load(open(sys.argv[1]))
-        if "/src/server/" in e["file"] and e["file"].endswith(".cc")]
-flags = [re.findall(r"(?:^|\s)-O([0-9sgz]*)", c) for c in cmds]
-print("yes" if cmds and all(f and f[-1] not in ("0", "g") for f in flags) else "no")
-PY
-)"
-if [[ "$optimised" != yes && "${BENCH_ALLOW_DEBUG:-0}" != 1 ]]; then
-  echo "run.sh: cannot confirm that $deja is an optimised build; use Release/RelWithDebInfo or set" \
-    "BENCH_ALLOW_DEBUG=1" >&2
-  exit 1
-fi
-src_root="$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt" 2>/dev/null || true)"
-if [[ -n "$src_root" && -d "$src_root/src" && "${RP_ALLOW_STALE:-0}" != 1 ]]; then
-  newer="$(find "$src_root/src" "$src_root/include" -newer "$deja" \( -name '*.cc' -o -name '*.h' \) \
-    ! -name '*_test*' 2>/dev/null | head -n 3 | tr '\n' ' ')"
-  if [[ -n "$newer" ]]; then
-    echo "run.sh: $deja is older than some of its sources ($newer); rebuild it (or RP_ALLOW_STALE=1)" >&2
-    exit 1
-  fi
-fi
-
-# DEJA_* variables of the caller would change deja's configuration; deja also reads ./deja.toml,
-# so every deja is started from the temporary directory.
-for v in $(compgen -e | grep '^DEJA_' || true); do unset "$v"; done
+require_tools nginx node python3 curl
+check_build RP_ALLOW_STALE -DCMAKE_BUILD_TYPE=Release
+unset_deja_env
 
 tmp="$(mktemp -d /tmp/rpbench.XXXXXX)"
 chmod 0755 "$tmp"  # nginx workers (user nobody when started as root) read the static files here
-data_base="${RP_DIR:-}"
-if [[ -z "$data_base" ]]; then
-  if [[ -d /dev/shm && -w /dev/shm ]]; then data_base=/dev/shm; else data_base="$tmp"; fi
-fi
+data_base="$(data_base_dir "${RP_DIR:-}" "$tmp")"
 cas="$(mktemp -d "$data_base/rpbench-data.XXXXXX")"
-# deja runs under another name (a symlink), so that someone's `pkill deja` on this shared machine
-# does not stop the benchmark half-way.
-mkdir -p "$tmp/bin"
-ln -s "$deja" "$tmp/bin/rpbench-server"
-server="$tmp/bin/rpbench-server"
+link_server rpbench-server
+wait_port_tries=400  # 20 s to see a "listening" line (gateway: 10 s)
 
-pids=()
 cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
+  stop_all
   if [[ "${RP_KEEP_TMP:-0}" == 1 ]]; then
     echo "run.sh: kept $tmp and $cas" >&2
   else
@@ -111,42 +64,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-stop() {  # stop PID: SIGTERM, bounded wait, SIGKILL; forgets the PID
-  local pid="$1" p kept=()
-  for p in "${pids[@]}"; do [[ "$p" == "$pid" ]] || kept+=("$p"); done
-  pids=("${kept[@]}")
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
-
-wait_port() {  # wait_port FILE PID: prints PORT of "... listening on 127.0.0.1:PORT" (bounded)
-  local file="$1" pid="$2" port=""
-  for _ in $(seq 400); do
-    port="$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$file" | head -n1)"
-    [[ -n "$port" ]] && { echo "$port"; return 0; }
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "run.sh: no 'listening on' line in $file" >&2
-  cat "$file" "${file%.out}.err" >&2 2>/dev/null || true
-  return 1
-}
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-start_deja() {  # start_deja NAME ARGS...: sets deja_pid, deja_port
-  local name="$1"
-  shift
-  (cd "$tmp" && exec "$server" serve --listen 127.0.0.1:0 --upstream "http://127.0.0.1:$up_port" \
-    --anthropic-upstream "http://127.0.0.1:$up_port" "$@") >"$tmp/$name.out" 2>"$tmp/$name.err" &
-  deja_pid=$!
-  pids+=("$deja_pid")
-  deja_port="$(wait_port "$tmp/$name.out" "$deja_pid")"
-}
 
 client() {  # client PORT REQUESTS OUT.json [client.mjs flags...]
   local port="$1" reqs="$2" out="$3"
@@ -159,28 +76,15 @@ count_records() {
   python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["records"]))' "$1"
 }
 
-cpu_ticks() {  # CPU time (utime + stime, all threads) of PIDs, in clock ticks
-  local p t=0 v
-  for p in "$@"; do
-    v="$(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')" || v=0
-    t=$((t + v))
-  done
-  echo "$t"
-}
-
 echo "== replay benchmarks: $deja ($build_type), temp $tmp, cassettes in $cas"
-started_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+mark_started
 
 python3 "$here/gen_requests.py" --n "$n" --seed 1 --out "$tmp/requests.jsonl"
 python3 "$here/gen_requests.py" --n "$startup_n" --seed 2 --out "$tmp/requests-startup.jsonl"
 head -n 1 "$tmp/requests-startup.jsonl" >"$tmp/first-startup.jsonl"
 cp "$tmp/first-startup.jsonl" "$tmp/first-startup.json"  # one JSON object: startup.py's request
 
-node "$root/tests/fake_upstream/server.mjs" >"$tmp/upstream.out" 2>"$tmp/upstream.err" &
-up_pid=$!
-pids+=("$up_pid")
-up_port="$(wait_port "$tmp/upstream.out" "$up_pid")"
+start_upstream
 
 # ---------------------------------------------------------------- 1. record the cassette
 cassette="$cas/replay-$n.json"
@@ -205,40 +109,9 @@ client "$replay_port" "$tmp/requests.jsonl" "$tmp/replay-warm.json" --expect-cac
   --save-dir "$tmp/www/r"
 chmod -R a+rX "$tmp/www"
 
-nginx_port="$(free_port)"
-mkdir -p "$tmp/nginx"
-user_line=""
-[[ "$(id -u)" == 0 ]] && user_line="user nobody nogroup;"
-cat >"$tmp/nginx/nginx.conf" <<EOF
-# Generated by bench/replay/run.sh: the reference static server (same answers as files).
-daemon off;
-master_process on;
-$user_line
-worker_processes 2;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  default_type application/json;
-  client_body_temp_path $tmp/nginx/body;
-  keepalive_requests 10000000;
-  keepalive_timeout 60s;
-  open_file_cache max=4096 inactive=60s;
-  open_file_cache_valid 60s;
-  sendfile on;
-  tcp_nopush on;
-  server {
-    listen 127.0.0.1:$nginx_port;
-    root $tmp/www;
-    # The static module refuses POST with 405; answer it with the file instead (method -> GET).
-    location /r/ { error_page 405 =200 \$uri; }
-  }
-}
-EOF
-nginx -e "$tmp/nginx/error.log" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" >"$tmp/nginx/stdout" 2>&1 &
-nginx_pid=$!
-pids+=("$nginx_pid")
+# shellcheck disable=SC2016  # $uri is nginx's, literal
+start_nginx "Generated by bench/replay/run.sh: the reference static server (same answers as files)." \
+  4096 'location /r/ { error_page 405 =200 $uri; }'
 for _ in $(seq 100); do
   curl -sS --max-time 2 -o /dev/null -X POST -d x "http://127.0.0.1:$nginx_port/r/0" 2>/dev/null && break
   kill -0 "$nginx_pid" 2>/dev/null || { cat "$tmp/nginx/error.log" >&2; exit 1; }

@@ -11,9 +11,10 @@
 namespace deja {
 namespace {
 
+using testing::CompressedRecall;
 using testing::Dot;
+using testing::MeasureCompressedRecall;
 using testing::RandomUnitVectors;
-using testing::Recall;
 using testing::Row;
 
 std::unique_ptr<VectorIndex> MakeFlat(int dims, bool compress = false, bool rerank = true,
@@ -166,25 +167,9 @@ TEST(FlatIndexTest, CompressedRecallAndMemory) {
     ASSERT_TRUE(reranked->Add(i, Row(v, i, dims)).ok());
     ASSERT_TRUE(codes_only->Add(i, Row(v, i, dims)).ok());
   }
-  double recall_rerank = 0, recall_codes = 0, abs_err = 0, bias = 0;
-  size_t scored = 0;
-  for (size_t i = 0; i < nq; ++i) {
-    auto truth = exact->Search(Row(q, i, dims), k);
-    auto a = reranked->Search(Row(q, i, dims), k);
-    auto b = codes_only->Search(Row(q, i, dims), k);
-    ASSERT_TRUE(truth.ok() && a.ok() && b.ok());
-    recall_rerank += Recall(*a, *truth);
-    recall_codes += Recall(*b, *truth);
-    for (const auto& h : *a) EXPECT_NEAR(h.score, Dot(Row(v, h.id, dims), Row(q, i, dims)), 1e-5);
-    for (const auto& h : *b) {  // codes-only scores are estimates
-      const double e = h.score - Dot(Row(v, h.id, dims), Row(q, i, dims));
-      abs_err += std::abs(e);
-      bias += e;
-      ++scored;
-    }
-  }
-  recall_rerank /= nq;
-  recall_codes /= nq;
+  CompressedRecall m;
+  ASSERT_NO_FATAL_FAILURE(
+      MeasureCompressedRecall(*exact, *reranked, *codes_only, v, q, dims, k, &m));
   const double exact_bpv = static_cast<double>(exact->MemoryBytes()) / n;
   const double codes_bpv = static_cast<double>(codes_only->MemoryBytes()) / n;
   const double rerank_bpv = static_cast<double>(reranked->MemoryBytes()) / n;
@@ -192,10 +177,10 @@ TEST(FlatIndexTest, CompressedRecallAndMemory) {
       "flat %dd n=%zu: recall@10 rerank %.3f, codes only %.3f; bytes/vector exact %.0f, "
       "codes+floats %.0f, codes only %.0f (code %zu); top-hit estimate error mean |e| "
       "%.4f, mean e %+.4f\n",
-      dims, n, recall_rerank, recall_codes, exact_bpv, rerank_bpv, codes_bpv,
-      static_cast<FlatIndex*>(codes_only.get())->code_bytes(), abs_err / scored, bias / scored);
-  EXPECT_GE(recall_rerank, 0.95);
-  EXPECT_GE(recall_codes, 0.5);
+      dims, n, m.recall_rerank, m.recall_codes, exact_bpv, rerank_bpv, codes_bpv,
+      static_cast<FlatIndex*>(codes_only.get())->code_bytes(), m.mean_abs_error, m.mean_error);
+  EXPECT_GE(m.recall_rerank, 0.95);
+  EXPECT_GE(m.recall_codes, 0.5);
   EXPECT_LT(codes_bpv, exact_bpv / 2);
 }
 

@@ -1,10 +1,8 @@
 #include "semantic/hnsw_index.h"
 
-#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 #include <unordered_set>
 
 #include "gtest/gtest.h"
@@ -14,10 +12,12 @@
 namespace deja {
 namespace {
 
+using testing::ConcurrentChurn;
 using testing::Dot;
 using testing::RandomUnitVectors;
 using testing::Recall;
 using testing::Row;
+using testing::RunConcurrentSearchAddRemove;
 
 IndexOptions Hnsw(int dims, size_t max_elements = 1024) {
   IndexOptions o;
@@ -287,68 +287,22 @@ TEST(HnswIndexTest, CorruptOrTruncatedFileIsDataLoss) {
   }
 }
 
-// Searches run while other threads add and remove. Every hit must name an id that was added and
-// carry that id's true score; at the end the index holds exactly what the writers left.
+// Searches run while other threads add and remove (scenario in vector_index_test_util.h). Every
+// hit must name an id that was added and carry that id's true score; at the end the index holds
+// exactly what the writers left.
 TEST(HnswIndexTest, ConcurrentSearchAddRemove) {
-  const int dims = 32;
-  const size_t per_writer = 1500, writers = 2, readers = 2;
-  const size_t nvec = per_writer * writers;
-  std::vector<float> v = RandomUnitVectors(nvec, dims, 9);
+  ConcurrentChurn churn;
+  churn.dims = 32;
+  churn.per_writer = 1500;
+  churn.search_k = 5;
+  churn.final_k = 3;
+  std::vector<float> v = RandomUnitVectors(churn.per_writer * churn.writers, churn.dims, 9);
   for (const char* kind : {"hnsw", "flat"}) {
-    IndexOptions o = Hnsw(dims, 64);  // small: growth happens under concurrent searches too
+    SCOPED_TRACE(kind);
+    IndexOptions o = Hnsw(churn.dims, 64);  // small: growth happens under concurrent searches too
     o.kind = kind;
     auto index = Make(o);
-    std::atomic<bool> done{false};
-    std::atomic<size_t> searches{0}, bad{0};
-    std::vector<std::thread> threads;
-    for (size_t w = 0; w < writers; ++w) {
-      threads.emplace_back([&, w] {
-        for (size_t i = 0; i < per_writer; ++i) {
-          const size_t id = w * per_writer + i;
-          if (!index->Add(id, Row(v, id, dims)).ok()) bad++;
-          if (i % 10 == 9 && !index->Remove(id - 5).ok()) bad++;  // remove one of ours
-        }
-      });
-    }
-    for (size_t r = 0; r < readers; ++r) {
-      threads.emplace_back([&, r] {
-        size_t i = r;
-        // Keep searching until the writers finish, and at least a few hundred times.
-        while (!done.load() || i < 400) {
-          const size_t qi = (i * 7919) % nvec;
-          auto hits = index->Search(Row(v, qi, dims), 5);
-          if (!hits.ok()) {
-            bad++;
-          } else {
-            for (const auto& h : *hits) {
-              if (h.id >= nvec ||
-                  std::abs(h.score - Dot(Row(v, h.id, dims), Row(v, qi, dims))) > 1e-4) {
-                bad++;
-              }
-            }
-          }
-          ++searches;
-          i += readers;
-        }
-      });
-    }
-    for (size_t w = 0; w < writers; ++w) threads[w].join();
-    done = true;
-    for (size_t t = writers; t < threads.size(); ++t) threads[t].join();
-    EXPECT_EQ(bad.load(), 0u) << kind;
-    EXPECT_GT(searches.load(), 0u);
-    EXPECT_EQ(index->size(), writers * per_writer * 9 / 10) << kind;
-    for (size_t id = 0; id < nvec; id += 13) {
-      const bool removed = id % per_writer % 10 == 4;
-      auto hits = index->Search(Row(v, id, dims), 3);
-      ASSERT_TRUE(hits.ok());
-      for (const auto& h : *hits) {
-        EXPECT_FALSE(h.id % per_writer % 10 == 4) << kind << " removed id " << h.id;
-      }
-      if (!removed) {
-        EXPECT_EQ((*hits)[0].id, id) << kind;
-      }
-    }
+    RunConcurrentSearchAddRemove(*index, v, churn);
   }
 }
 

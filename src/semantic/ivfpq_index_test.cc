@@ -1,12 +1,10 @@
 #include "semantic/ivfpq_index.h"
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <thread>
 
 #include "gtest/gtest.h"
 #include "semantic/vector_index_test_util.h"
@@ -15,10 +13,13 @@ namespace deja {
 namespace {
 
 using testing::ClusteredUnitVectors;
+using testing::CompressedRecall;
+using testing::ConcurrentChurn;
 using testing::Dot;
+using testing::MeasureCompressedRecall;
 using testing::RandomUnitVectors;
-using testing::Recall;
 using testing::Row;
+using testing::RunConcurrentSearchAddRemove;
 
 // Small train sizes keep the tests fast (faiss recommends 39 points per k-means centroid).
 IndexOptions IvfPq(int dims, size_t train_size) {
@@ -195,34 +196,20 @@ TEST(IvfPqIndexTest, RecallAgainstExactOnClusteredData) {
   EXPECT_EQ(reranked->nlist(), 128);  // largest power of two <= min(4 sqrt(5000), 5000 / 39)
   EXPECT_EQ(reranked->nprobe(), 8);
   EXPECT_EQ(reranked->pq_m(), 8);  // 64 / 8: 8-byte codes
-  double recall_rerank = 0, recall_codes = 0, abs_err = 0;
-  size_t scored = 0;
-  for (size_t i = 0; i < nq; ++i) {
-    auto truth = exact->Search(Row(q, i, dims), k);
-    auto a = reranked->Search(Row(q, i, dims), k);
-    auto b = codes_only->Search(Row(q, i, dims), k);
-    ASSERT_TRUE(truth.ok() && a.ok() && b.ok());
-    recall_rerank += Recall(*a, *truth);
-    recall_codes += Recall(*b, *truth);
-    for (const auto& h : *a) EXPECT_NEAR(h.score, Dot(Row(v, h.id, dims), Row(q, i, dims)), 1e-5);
-    for (const auto& h : *b) {
-      abs_err += std::abs(h.score - Dot(Row(v, h.id, dims), Row(q, i, dims)));
-      ++scored;
-    }
-  }
-  recall_rerank /= nq;
-  recall_codes /= nq;
+  CompressedRecall m;
+  ASSERT_NO_FATAL_FAILURE(
+      MeasureCompressedRecall(*exact, *reranked, *codes_only, v, q, dims, k, &m));
   const double bpv_rerank = static_cast<double>(reranked->MemoryBytes()) / n;
   const double bpv_codes = static_cast<double>(codes_only->MemoryBytes()) / n;
   const double bpv_exact = static_cast<double>(exact->MemoryBytes()) / n;
   std::printf(
       "ivfpq %dd n=%zu nlist %d nprobe %d m %d: recall@10 rerank %.3f, codes only %.3f (score "
       "mean |err| %.4f); bytes/vector flat %.0f, ivfpq+floats %.0f, ivfpq codes only %.0f\n",
-      dims, n, reranked->nlist(), reranked->nprobe(), reranked->pq_m(), recall_rerank, recall_codes,
-      abs_err / scored, bpv_exact, bpv_rerank, bpv_codes);
-  EXPECT_GE(recall_rerank, 0.9);
-  EXPECT_GE(recall_codes, 0.3);  // 8-byte codes: estimates off by ~0.07 (printed)
-  EXPECT_LT(abs_err / scored, 0.15);
+      dims, n, reranked->nlist(), reranked->nprobe(), reranked->pq_m(), m.recall_rerank,
+      m.recall_codes, m.mean_abs_error, bpv_exact, bpv_rerank, bpv_codes);
+  EXPECT_GE(m.recall_rerank, 0.9);
+  EXPECT_GE(m.recall_codes, 0.3);  // 8-byte codes: estimates off by ~0.07 (printed)
+  EXPECT_LT(m.mean_abs_error, 0.15);
   EXPECT_LT(bpv_codes, bpv_exact / 3);
 }
 
@@ -399,70 +386,24 @@ TEST(IvfPqIndexTest, CorruptOrTruncatedFileIsDataLoss) {
 }
 
 // Searches run while writers add across the train size (training happens under their feet) and
-// remove. Every hit names an added id with its true score; at the end the index holds exactly
-// what the writers left.
+// remove (scenario in vector_index_test_util.h). Every hit names an added id with its true score;
+// at the end the index holds exactly what the writers left.
 TEST(IvfPqIndexTest, ConcurrentSearchAddRemoveAcrossTraining) {
-  const int dims = 16;
-  const size_t per_writer = 600, writers = 2, readers = 2;
-  const size_t nvec = per_writer * writers;
-  std::vector<float> v = ClusteredUnitVectors(nvec, dims, 10, 9);
-  IndexOptions o = IvfPq(dims, 500);
+  ConcurrentChurn churn;
+  churn.dims = 16;
+  churn.per_writer = 600;
+  churn.search_k = 5;
+  // k = 10: the float rerank pool is 10 * k PQ candidates. With k = 3 (30 of ~1,080 tightly
+  // clustered vectors) the PQ ranking, trained on whatever the racing writers had added, missed
+  // the exact vector about once in 20 runs; this test is about ids across training, not recall.
+  churn.final_k = 10;
+  std::vector<float> v = ClusteredUnitVectors(churn.per_writer * churn.writers, churn.dims, 10, 9);
+  IndexOptions o = IvfPq(churn.dims, 500);
   o.ivf_nlist = 8;
   o.ivf_nprobe = 8;
   auto index = Make(o);
-  std::atomic<bool> done{false};
-  std::atomic<size_t> searches{0}, bad{0};
-  std::vector<std::thread> threads;
-  for (size_t w = 0; w < writers; ++w) {
-    threads.emplace_back([&, w] {
-      for (size_t i = 0; i < per_writer; ++i) {
-        const size_t id = w * per_writer + i;
-        if (!index->Add(id, Row(v, id, dims)).ok()) bad++;
-        if (i % 10 == 9 && !index->Remove(id - 5).ok()) bad++;
-      }
-    });
-  }
-  for (size_t r = 0; r < readers; ++r) {
-    threads.emplace_back([&, r] {
-      size_t i = r;
-      while (!done.load() || i < 400) {
-        const size_t qi = (i * 7919) % nvec;
-        auto hits = index->Search(Row(v, qi, dims), 5);
-        if (!hits.ok()) {
-          bad++;
-        } else {
-          for (const auto& h : *hits) {
-            if (h.id >= nvec ||
-                std::abs(h.score - Dot(Row(v, h.id, dims), Row(v, qi, dims))) > 1e-4) {
-              bad++;
-            }
-          }
-        }
-        ++searches;
-        i += readers;
-      }
-    });
-  }
-  for (size_t w = 0; w < writers; ++w) threads[w].join();
-  done = true;
-  for (size_t t = writers; t < threads.size(); ++t) threads[t].join();
-  EXPECT_EQ(bad.load(), 0u);
-  EXPECT_GT(searches.load(), 0u);
+  RunConcurrentSearchAddRemove(*index, v, churn);
   EXPECT_TRUE(index->trained());
-  EXPECT_EQ(index->size(), nvec * 9 / 10);
-  for (size_t id = 0; id < nvec; id += 13) {
-    const bool removed = id % per_writer % 10 == 4;
-    // k = 10: the float rerank pool is 10 * k PQ candidates. With k = 3 (30 of ~1,080 tightly
-    // clustered vectors) the PQ ranking, trained on whatever the racing writers had added, missed
-    // the exact vector about once in 20 runs; this test is about ids across training, not recall.
-    auto hits = index->Search(Row(v, id, dims), 10);
-    ASSERT_TRUE(hits.ok());
-    for (const auto& h : *hits) EXPECT_FALSE(h.id % per_writer % 10 == 4) << "removed " << h.id;
-    if (!removed) {
-      ASSERT_FALSE(hits->empty());
-      EXPECT_EQ((*hits)[0].id, id);
-    }
-  }
 }
 
 }  // namespace

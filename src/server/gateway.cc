@@ -12,14 +12,26 @@ bool IsEventStream(std::string_view content_type) {
   return content_type.substr(0, 17) == "text/event-stream";
 }
 
+double TemperatureOf(const json::Value& body) {
+  const json::Value* t = body.Find("temperature");
+  return t != nullptr && t->is_number() ? t->as_number() : 1;
+}
+
+NormalizeOptions NormalizeOptionsFor(const CachePolicyOptions& cache) {
+  NormalizeOptions n;
+  n.ignore_pointers = cache.ignore_pointers;
+  n.strip_patterns = cache.strip_patterns;
+  n.alias_tool_call_ids = cache.alias_tool_call_ids;
+  return n;
+}
+
 bool PolicyBypassesBody(const CachePolicyOptions& cache, Route route, const json::Value& body) {
   if (!cache.models.empty() && std::find(cache.models.begin(), cache.models.end(),
                                          body.GetString("model")) == cache.models.end()) {
     return true;
   }
   if (!cache.cache_nonzero_temperature && route != Route::kEmbeddings) {
-    const json::Value* t = body.Find("temperature");
-    return t == nullptr || !t->is_number() || t->as_number() > 0;  // unset means 1
+    return TemperatureOf(body) > 0;
   }
   return false;
 }
@@ -51,11 +63,8 @@ StatusOr<std::unique_ptr<Gateway>> Gateway::Create(const GatewayOptions& options
     return InvalidArgumentError("gateway needs a store and an upstream client");
   }
   DEJA_ASSIGN_OR_RETURN(GatewayMode mode, ParseGatewayMode(options.server.mode));
-  NormalizeOptions n;
-  n.ignore_pointers = options.cache.ignore_pointers;
-  n.strip_patterns = options.cache.strip_patterns;
-  n.alias_tool_call_ids = options.cache.alias_tool_call_ids;
-  DEJA_ASSIGN_OR_RETURN(std::unique_ptr<Normalizer> normalizer, Normalizer::Create(n));
+  DEJA_ASSIGN_OR_RETURN(std::unique_ptr<Normalizer> normalizer,
+                        Normalizer::Create(NormalizeOptionsFor(options.cache)));
   auto gateway = std::unique_ptr<Gateway>(new Gateway(effective, deps, std::move(normalizer)));
   gateway->mode_ = mode;
   if (mode == GatewayMode::kShadow) {
@@ -181,10 +190,7 @@ void Gateway::HandleCached(std::shared_ptr<Call> call) {
       (!test_mode && (!options_.cache.enabled || !route_enabled_[static_cast<size_t>(c.route)]));
   const std::string_view model = body->GetString("model");
   if (!bypass && !test_mode) bypass = PolicyBypassesBody(options_.cache, c.route, *body);
-  if (mode_ == GatewayMode::kShadow) {
-    const json::Value* t = body->Find("temperature");
-    c.deterministic = t != nullptr && t->is_number() && t->as_number() == 0;
-  }
+  if (mode_ == GatewayMode::kShadow) c.deterministic = TemperatureOf(*body) == 0;
   const bool wants_stream = [&] {
     const json::Value* s = body->Find("stream");
     return s != nullptr && s->is_bool() && s->as_bool();

@@ -78,6 +78,12 @@ StatusOr<GatewayMode> ParseGatewayMode(std::string_view name);
 // are the caller's to check.
 bool PolicyBypassesBody(const CachePolicyOptions& cache, Route route, const json::Value& body);
 
+// The request's sampling temperature; 1 (the providers' default) when unset or not a number.
+double TemperatureOf(const json::Value& body);
+
+// The normalizer settings of the cache policy (the gateway and `deja analyze` normalize alike).
+NormalizeOptions NormalizeOptionsFor(const CachePolicyOptions& cache);
+
 // The credential whose scope every caller shares under cache.tenant_isolation = "shared".
 inline constexpr std::string_view kSharedScopeCredential = "deja shared scope";
 
@@ -141,7 +147,10 @@ class Gateway : public HttpHandler, public StoreRemovalListener {
   void RunMiss(std::shared_ptr<Call> call);
   bool Follow(Call& call, Flight& flight);
   // Returns the answer when it is complete and cacheable (for the caller's single flight).
+  // Forwards upstream (ForwardUpstream), then tells shadow mode and a pending semantic verification
+  // what came back (nullptr: no complete answer).
   std::optional<CachedResponse> Forward(Call& call, Flight* flight);
+  std::optional<CachedResponse> ForwardUpstream(Call& call, Flight* flight);
   void Proxy(std::shared_ptr<Call> call);
   void StoreAnswer(Call& call, const CachedResponse& response);
   void Finish(Call& call, int status, Outcome outcome);

@@ -166,6 +166,14 @@ bool Gateway::Follow(Call& c, Flight& flight) {
 }
 
 std::optional<CachedResponse> Gateway::Forward(Call& c, Flight* flight) {
+  std::optional<CachedResponse> result = ForwardUpstream(c, flight);
+  // Whatever happened upstream (an answer, nothing, a broken stream), the observers hear it once.
+  if (shadow_) RecordShadow(c, result ? &*result : nullptr);
+  if (c.semantic_verify) VerifySemantic(c, result ? &*result : nullptr);
+  return result;
+}
+
+std::optional<CachedResponse> Gateway::ForwardUpstream(Call& c, Flight* flight) {
   UpstreamRequest req;
   req.base_url =
       c.provider == Provider::kAnthropic ? options_.upstreams.anthropic : options_.upstreams.openai;
@@ -248,7 +256,6 @@ std::optional<CachedResponse> Gateway::Forward(Call& c, Flight* flight) {
                                    ": " + sent.message(),
                                code == 504 ? "upstream_timeout" : "upstream_unavailable"));
       Finish(c, code, Outcome::kError);
-      if (shadow_) RecordShadow(c, nullptr);
       return std::nullopt;
     }
     if (!client_gone) metrics_.CountError(ErrorKind::kUpstream);
@@ -265,7 +272,6 @@ std::optional<CachedResponse> Gateway::Forward(Call& c, Flight* flight) {
     // A broken stream is left unfinished: the writer closes the connection so the client sees a
     // truncated answer, exactly as if it had called the provider directly.
     Finish(c, is_stream ? status : 502, Outcome::kError);
-    if (shadow_) RecordShadow(c, nullptr);
     return std::nullopt;
   }
 
@@ -301,8 +307,6 @@ std::optional<CachedResponse> Gateway::Forward(Call& c, Flight* flight) {
   }
   if (result && storable && !store_first) StoreAnswer(c, *result);
   Finish(c, status, c.outcome);
-  if (shadow_) RecordShadow(c, result ? &*result : nullptr);
-  if (c.semantic_verify) VerifySemantic(c, result ? &*result : nullptr);
   return result;
 }
 

@@ -186,6 +186,18 @@ TEST_F(GatewaySemanticTest, AMatchFoundWrongLetsTheNewQuestionJoinTheIndex) {
   EXPECT_EQ(Semantic("admitted"), 2);
 }
 
+TEST_F(GatewaySemanticTest, AVerificationWhoseUpstreamFailsIsCountedUncomparable) {
+  Start(Options(/*max_false_hit_rate=*/0.05));
+  Chat(ChatBody(kQuestion, "constant"));
+  provider_server_->Stop(0);  // the provider is gone: the verification gets no answer
+  ClientResponse r = Chat(ChatBody(kReworded, "constant"), NoStore());
+  EXPECT_EQ(r.code, 502);
+  EXPECT_EQ(r.Header("X-Deja-Cache"), "semantic-verify");
+  EXPECT_EQ(Semantic("verifications", "uncomparable"), 1);
+  EXPECT_EQ(Semantic("verifications", "correct"), 0);
+  EXPECT_EQ(Semantic("verifications", "wrong"), 0);
+}
+
 TEST_F(GatewaySemanticTest, AMatchFoundRightKeepsTheIndexAsItIs) {
   Start(Options(/*max_false_hit_rate=*/0.05));
   Chat(ChatBody(kQuestion, "constant"));

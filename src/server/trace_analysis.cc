@@ -34,11 +34,8 @@ StatusOr<Route> RouteOf(const json::Value& line, const json::Value& response) {
 
 StatusOr<std::unique_ptr<TraceAnalyzer>> TraceAnalyzer::Create(const GatewayOptions& options) {
   DEJA_RETURN_IF_ERROR(options.Validate());
-  NormalizeOptions n;
-  n.ignore_pointers = options.cache.ignore_pointers;
-  n.strip_patterns = options.cache.strip_patterns;
-  n.alias_tool_call_ids = options.cache.alias_tool_call_ids;
-  DEJA_ASSIGN_OR_RETURN(std::unique_ptr<Normalizer> normalizer, Normalizer::Create(n));
+  DEJA_ASSIGN_OR_RETURN(std::unique_ptr<Normalizer> normalizer,
+                        Normalizer::Create(NormalizeOptionsFor(options.cache)));
   return std::unique_ptr<TraceAnalyzer>(new TraceAnalyzer(options, std::move(normalizer)));
 }
 
@@ -70,8 +67,7 @@ Status TraceAnalyzer::AddLine(std::string_view text) {
 
   ShadowObservation o;
   o.route = route;
-  const json::Value* t = request->Find("temperature");
-  o.deterministic = t != nullptr && t->is_number() && t->as_number() == 0;
+  o.deterministic = TemperatureOf(*request) == 0;
   CachedResponse fresh;
   fresh.status = status;
   fresh.content_type = "application/json";
